@@ -1,0 +1,62 @@
+"""Writing generated files: atomically, with explicit modes, only on change.
+
+A no-op buildout run must not touch a file (its mtime is how operators and
+tools such as logrotate or config management see change), and a reader must
+never see half a file, so every file goes through ``write``.
+"""
+import os
+import tempfile
+
+
+def write(path, text, mode=0o644):
+    """Write text to path unless it already holds exactly that text.
+
+    Returns True when the file was (re)written.  The mode is enforced in
+    either case, so a file somebody made group-writable is corrected.
+    """
+    data = text.encode('utf-8')
+    try:
+        with open(path, 'rb') as f:
+            same = f.read() == data
+    except FileNotFoundError:
+        same = False
+    if same:
+        if (os.stat(path).st_mode & 0o7777) != mode:
+            os.chmod(path, mode)
+        return False
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(
+        path) + '.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return True
+
+
+def makedirs(path, mode=None, owner=None):
+    """Create a directory (and parents) if missing.
+
+    ``mode`` is applied to the directory itself when it is created (and
+    tightened, never loosened, when it exists).  ``owner`` is a (uid, gid)
+    pair applied to the directories this call creates.
+    """
+    if os.path.isdir(path):
+        if mode is not None:
+            current = os.stat(path).st_mode & 0o7777
+            if current & ~mode:
+                os.chmod(path, current & mode)
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        makedirs(parent, owner=owner)
+    os.mkdir(path)
+    if mode is not None:
+        os.chmod(path, mode)
+    if owner is not None and os.geteuid() == 0:
+        os.chown(path, *owner)
