@@ -15,6 +15,7 @@ tests_require = [
     'zope.testing',
     'zope.testrunner',
     'cryptography',
+    'zc.zlibstorage',
 ]
 
 setup(

@@ -245,9 +245,17 @@ class Recipe:
                     ' would listen on a random one' % (host,))
             self.address = parse.Address(host or '0.0.0.0', port)
         self.storages = []
+        names = [o.name for o in config.storages]
+        if names.count(None) > 1:
+            raise self.opt.error('zeo.conf', 'only one storage may be'
+                                 ' unnamed: name them, as in'
+                                 ' <filestorage NAME>')
+        if None in names and '1' in names:
+            raise self.opt.error('zeo.conf', 'an unnamed storage is named'
+                                 ' "1" by runzeo, and a storage "1" exists')
         for opener in config.storages:
             self.storages.append(Storage(
-                opener.name, opener.config.getSectionType(),
+                opener.name or '1', opener.config.getSectionType(),
                 *_storage_paths(opener.config)))
         self.logs = []
         if config.eventlog is not None:

@@ -59,7 +59,7 @@ def merge_section_keys(text, type_, defaults):
     before the section's end tag, in the section's indentation; without
     such a section, a new one is appended.
     """
-    lines = text.splitlines(keepends=True)
+    lines = ensure_newline(text).splitlines(keepends=True)
     start = end = None
     for i, line in enumerate(lines):
         if start is None and re.match(
@@ -70,7 +70,7 @@ def merge_section_keys(text, type_, defaults):
             end = i
             break
     if start is None or end is None:
-        return ensure_newline(text) + render_section(type_, defaults)
+        return ''.join(lines) + render_section(type_, defaults)
     present = set()
     indent = '  '
     for line in lines[start + 1:end]:

@@ -1,0 +1,242 @@
+"""Shared test set-up: sample buildouts, free ports, ZEO clients, cleanup.
+
+Every server a test starts through a generated script is found again at
+tear-down by its zdaemon socket under the test's directories and stopped,
+so a failing test leaves no process behind.
+"""
+import doctest
+import glob
+import logging
+import os
+import re
+import shutil
+import signal
+import stat
+import socket
+import subprocess
+import sys
+import time
+
+import manuel.capture
+import manuel.doctest
+import manuel.testing
+import zc.buildout.testing
+import zope.testing.renormalizing
+
+
+here = os.path.dirname(os.path.abspath(__file__))
+package = os.path.dirname(here)
+
+
+def free_port(host='127.0.0.1'):
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def have_ipv6():
+    try:
+        free_port('::1')
+        return True
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout=30, interval=0.02, what='condition'):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out waiting for %s' % what)
+        time.sleep(interval)
+
+
+def run(command, env=None, timeout=600):
+    """Run a shell command; print its output and a non-zero exit status."""
+    p = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=env, timeout=timeout)
+    out = p.stdout.decode('utf-8', 'replace')
+    print(out, end='' if out.endswith('\n') or not out else '\n')
+    if p.returncode:
+        print('(exit status %s)' % p.returncode)
+
+
+def _address(address):
+    from zc.zodbrecipes import options
+    if isinstance(address, str):
+        return options.address(address).local()
+    return address
+
+
+def open_db(address, **kw):
+    import ZEO
+    kw.setdefault('wait_timeout', 30)
+    return ZEO.DB(_address(address), **kw)
+
+
+def commit(address, key, value, **kw):
+    """Commit root[key] = value through a real ZEO client."""
+    import transaction
+    db = open_db(address, **kw)
+    try:
+        tm = transaction.TransactionManager()
+        conn = db.open(tm)
+        conn.root()[key] = value
+        tm.commit()
+        conn.close()
+    finally:
+        db.close()
+
+
+def read(address, key, **kw):
+    db = open_db(address, **kw)
+    try:
+        conn = db.open()
+        try:
+            return conn.root().get(key)
+        finally:
+            conn.close()
+    finally:
+        db.close()
+
+
+# -- cleanup -----------------------------------------------------------------
+
+def zdaemon_status(sock):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(sock)
+        s.sendall(b'status\n')
+        s.shutdown(socket.SHUT_WR)
+        data = b''
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return dict(line.split('=', 1) for line in data.decode().splitlines()
+                if '=' in line)
+
+
+def stop_servers(directory):
+    """Stop every zdaemon-managed process whose socket is below directory."""
+    stopped = 0
+    for root, dirs, files in os.walk(directory):
+        for f in files:
+            path = os.path.join(root, f)
+            try:
+                is_sock = stat.S_ISSOCK(os.lstat(path).st_mode)
+            except OSError:
+                continue
+            if not is_sock:
+                continue
+            status = zdaemon_status(path)
+            if not status:
+                continue
+            pids = [int(status.get(k, 0)) for k in ('application', 'manager')]
+            for pid in pids:
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except OSError:
+                        pass
+            try:
+                wait_until(lambda: not any(_alive(p) for p in pids if p),
+                           30, what='processes %s to stop' % pids)
+            except AssertionError:
+                for pid in pids:
+                    if pid and _alive(pid):
+                        os.kill(pid, signal.SIGKILL)
+            stopped += 1
+    return stopped
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+# -- set-up --------------------------------------------------------------------
+
+def quiet_clients(test):
+    # ZEO and ZODB log every client connection at INFO; the tests' own
+    # clients would fill the documentation with that.
+    for name in ('ZEO', 'ZODB', 'txn'):
+        logger = logging.getLogger(name)
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        test.globs['register_teardown'](
+            lambda logger=logger, level=level: logger.setLevel(level))
+
+
+def setUp(test):
+    zc.buildout.testing.buildoutSetUp(test)
+    quiet_clients(test)
+    globs = test.globs
+    sample = globs['sample_buildout']
+    base = os.path.dirname(sample)
+    globs['register_teardown'](lambda: stop_servers(base))
+    # The sample buildouts' own scripts need not warn that the zc
+    # namespace is spread over several directories.
+    os.environ['PYTHONWARNINGS'] = 'ignore::UserWarning'
+    eggs = os.environ.get('ZC_ZODBRECIPES_EGGS')
+    if eggs:
+        if os.path.basename(eggs) == 'v5':  # buildout adds it again
+            eggs = os.path.dirname(eggs)
+        # Under bin/test the distributions live in the outer buildout's
+        # eggs directory: let every sample buildout use it (read-only:
+        # the index is an empty directory, so nothing is downloaded).
+        home = os.environ['HOME']
+        os.makedirs(os.path.join(home, '.buildout'), exist_ok=True)
+        with open(os.path.join(home, '.buildout', 'default.cfg'), 'w') as f:
+            f.write('[buildout]\neggs-directory = %s\nnewest = false\n'
+                    % eggs)
+    zc.buildout.testing.install_develop('zc.zodbrecipes', test)
+    globs.update(
+        free_port=free_port, have_ipv6=have_ipv6, run=run,
+        commit=commit, read=read, open_db=open_db, wait_until=wait_until,
+        stop_servers=stop_servers, shutil=shutil, glob=glob, re=re,
+        sys=sys,
+    )
+
+
+def tearDown(test):
+    zc.buildout.testing.buildoutTearDown(test)
+
+
+checker = zope.testing.renormalizing.RENormalizing([
+    zc.buildout.testing.normalize_path,
+    (re.compile(r'pid \d+'), 'pid N'),
+    (re.compile(r'\(pid \d+\)'), '(pid N)'),
+    (re.compile(r'127\.0\.0\.1:\d+'), '127.0.0.1:PORT'),
+    (re.compile(r'\[::1\]:\d+'), '[::1]:PORT'),
+])
+
+
+def suite(*files, **kw):
+    m = manuel.doctest.Manuel(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        checker=kw.pop('checker', checker))
+    m += manuel.capture.Manuel()
+    paths = [os.path.join(package, f) for f in files]
+    return manuel.testing.TestSuite(
+        m, *paths, setUp=kw.pop('setUp', setUp),
+        tearDown=kw.pop('tearDown', tearDown), **kw)

@@ -1,0 +1,5 @@
+from zc.zodbrecipes.tests import harness
+
+
+def test_suite():
+    return harness.suite('server.txt')
