@@ -1,0 +1,199 @@
+"""Packing a ZEO server's storages from cron, or by hand.
+
+One zeopack command per storage, built by ``pack_argv``, is used three ways:
+in a cron.d file (with a user column), in a user crontab (without), and in
+a /bin/sh script for packing by hand.  Each run holds a lock file per storage
+(``flock -n``), so a pack that is still running when the next one is due
+makes the next one give up instead of piling up.
+"""
+import re
+
+from zc.zodbrecipes import options
+from zc.zodbrecipes.options import OptionError
+from zc.zodbrecipes.render import quoting
+
+
+FLOCK = '/usr/bin/flock'
+
+# flock's exit status when the lock is taken (EX_TEMPFAIL): the script tells
+# "already running" apart from a failed pack with it.
+LOCKED = 75
+
+
+def pack_argv(zeopack, address, storage, days=None):
+    """The zeopack command that packs one storage.
+
+    address is a ZEO address in string form: ``host:port``, ``[::1]:port``
+    or the absolute path of a unix socket.  days is a number, None (leave
+    zeopack's default, 0) or a ``quoting.Var`` naming a script variable.
+    """
+    argv = [quoting.abspath(zeopack, 'zeopack')]
+    if days is not None:
+        if not isinstance(days, quoting.Var):
+            days = str(quoting.whole_number(days, 'days'))
+        argv += ['-d', days]
+    return argv + _server(_address(address), _storage(storage))
+
+
+def _address(value):
+    try:
+        return options.address(str(value))
+    except OptionError as e:
+        raise OptionError('address: %s' % e)
+
+
+def _storage(value):
+    name = quoting.storage_name(value)
+    if ':' in name:
+        raise OptionError('storage: %r: zeopack cannot name a storage with'
+                          ' ":"' % name)
+    return name
+
+
+def _server(address, storage):
+    """zeopack's arguments naming one storage of a server."""
+    if address.socket:
+        if ':' in address.socket:
+            raise OptionError('address: zeopack cannot use a unix socket'
+                              ' path with ":" (%r)' % address.socket)
+        return ['-u', '%s:%s' % (address.socket, storage)]
+    if address.family == 'inet6':
+        # zeopack splits host:port:storage on every ":", so an IPv6 host
+        # can only be given with the (deprecated, working) -h/-p/-S options.
+        return ['-h', address.host, '-p', str(address.port), '-S', storage]
+    return ['%s:%s:%s' % (address.host, address.port, storage)]
+
+
+def lock_path(lock_dir, name, storage):
+    """The lock file held while a storage is packed."""
+    lock_dir = quoting.abspath(lock_dir, 'lock directory')
+    return '%s/%s-pack-%s.lock' % (
+        lock_dir.rstrip('/'), quoting.name(name), _storage(storage))
+
+
+def locked(lock, argv):
+    """argv run under flock: give up at once if the lock is taken."""
+    return [FLOCK, '-n', '-E', str(LOCKED),
+            quoting.abspath(lock, 'lock file')] + list(argv)
+
+
+def pack_commands(name, zeopack, address, storages, lock_dir, days=None):
+    """(storage, argv) for each storage: zeopack under its lock."""
+    storages = list(storages)
+    if not storages:
+        raise OptionError('storage: there is no storage to pack')
+    return [(s, locked(lock_path(lock_dir, name, s),
+                       pack_argv(zeopack, address, s, days)))
+            for s in storages]
+
+
+def crontab(schedule, commands, user=None, comment=None):
+    """The text of a crontab running each argv in commands on schedule.
+
+    With a user, the text is for /etc/cron.d (a user column); without, it is
+    a user crontab.  MAILTO is set only when the schedule names an address:
+    otherwise cron mails the output to the user the job runs as (an empty
+    MAILTO would throw failure reports away).  In a user crontab MAILTO
+    applies to every line after it: install the text as a whole crontab, or
+    mind the lines that follow.
+    """
+    lines = []
+    if comment:
+        lines.append('# ' + quoting.single_line(comment, 'comment'))
+    if schedule.email:
+        lines.append('MAILTO=' + schedule.email)
+    who = [quoting.user(user)] if user else []
+    for argv in commands:
+        lines.append(' '.join(
+            [schedule.cron_time()] + who + [_cron_command(argv)]))
+    return '\n'.join(lines) + '\n'
+
+
+def _cron_command(argv):
+    argv = list(argv)
+    if not argv:
+        raise OptionError('command: is empty')
+    quoting.abspath(argv[0], 'command')
+    for word in argv[1:]:
+        quoting.plain_word(word, 'command')
+    return quoting.cron_command(argv)
+
+
+_CROND_NAME = re.compile(r'[^A-Za-z0-9_-]')
+
+
+def crond_filename(name):
+    """A file name that Debian's cron does not skip in /etc/cron.d.
+
+    cron ignores names with anything but letters, digits, "_" and "-":
+    every other character becomes "_".
+    """
+    fixed = _CROND_NAME.sub('_', quoting.single_line(name, 'cron.d name'))
+    if not fixed.strip('_'):
+        raise OptionError('cron.d name: %r has no usable character' % name)
+    return fixed
+
+
+def pack_script(name, zeopack, address, storages, lock_dir, days=0):
+    """A /bin/sh script packing every storage: ``bin/NAME-pack [-d DAYS]``.
+
+    It packs all storages even when one fails and exits 1 if any failed, 2 on
+    bad usage.
+    """
+    days = quoting.whole_number(days, 'days')
+    commands = pack_commands(name, zeopack, address, storages, lock_dir,
+                             quoting.Var('days'))
+    packs = ''.join('pack %s %s\n' % (quoting.sh_word(s),
+                                      quoting.sh_command(argv))
+                    for s, argv in commands)
+    return _SCRIPT % dict(name=quoting.name(name), days=days, locked=LOCKED,
+                          packs=packs)
+
+
+_SCRIPT = """\
+#!/bin/sh
+# Pack the storages of the ZEO server %(name)s, keeping DAYS days of history.
+# Usage: %(name)s-pack [-d DAYS]
+# Written by zc.zodbrecipes: changes are lost when buildout runs again.
+set -eu
+
+days=%(days)d
+
+usage() {
+    echo "usage: $0 [-d DAYS]" >&2
+    exit 2
+}
+
+while getopts d: opt; do
+    case $opt in
+        d) days=$OPTARG ;;
+        *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || usage
+case $days in
+    '' | *[!0-9]*)
+        echo "$0: DAYS must be a whole number, not '$days'" >&2
+        exit 2 ;;
+esac
+
+failed=0
+
+pack() {
+    storage=$1
+    shift
+    status=0
+    "$@" || status=$?
+    case $status in
+        0) ;;
+        %(locked)d) echo "$0: $storage is being packed already" >&2
+            failed=1 ;;
+        *) echo "$0: packing $storage failed (exit status $status)" >&2
+            failed=1 ;;
+    esac
+}
+
+%(packs)s
+exit "$failed"
+"""

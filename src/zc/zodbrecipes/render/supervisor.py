@@ -1,0 +1,48 @@
+"""A supervisord ``[program:NAME]`` section for a ZEO server.
+
+supervisord runs runzeo in the foreground, as zdaemon would.  runzeo exits 0
+when stopped with SIGTERM and 2 when its configuration is wrong: both are
+"expected" (``exitcodes=0,2``), so ``autorestart=unexpected`` restarts the
+server after a crash but does not loop on a broken configuration.
+"""
+from zc.zodbrecipes.render import quoting
+
+
+def _path(path, what):
+    """A path in an option value: supervisord expands %(name)s, so "%" is
+    doubled; white space and quotes (which its command parser would read)
+    are refused.
+    """
+    return quoting.systemd_word(quoting.abspath(path, what), what)
+
+
+def render(name, runzeo, config, logfile, user=None, directory=None,
+           stop_timeout=300):
+    """The text of a [program:NAME] section.
+
+    - logfile: where supervisord writes what runzeo prints (startup
+      errors, mostly: the server logs to its own event log).
+    - stop_timeout: seconds between SIGTERM and SIGKILL: closing a big
+      FileStorage writes its index.
+    """
+    name = quoting.name(name)
+    lines = [
+        '[program:%s]' % name,
+        'command=%s -C %s' % (_path(runzeo, 'runzeo'),
+                              _path(config, 'configuration file')),
+    ]
+    if directory:
+        lines.append('directory=' + _path(directory, 'directory'))
+    if user:
+        lines.append('user=' + quoting.user(user))
+    lines += [
+        'autostart=true',
+        'autorestart=unexpected',
+        'exitcodes=0,2',
+        'stopsignal=TERM',
+        'stopwaitsecs=%d' % quoting.whole_number(stop_timeout,
+                                                 'stop timeout', 1),
+        'redirect_stderr=true',
+        'stdout_logfile=' + _path(logfile, 'log file'),
+    ]
+    return '\n'.join(lines) + '\n'

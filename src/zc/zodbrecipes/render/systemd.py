@@ -1,0 +1,185 @@
+"""systemd units for a ZEO server and its pack and backup jobs.
+
+The server unit runs runzeo directly (systemd does what zdaemon does
+otherwise: restart, user switch, signals).  Jobs are oneshot services
+started by timers, which never start a job that is still running.
+"""
+import re
+
+from zc.zodbrecipes.options import OptionError
+from zc.zodbrecipes.render import cron
+from zc.zodbrecipes.render import quoting
+
+
+# Directories that ProtectHome=yes hides.
+HOMES = ('/home', '/root', '/run/user')
+
+_UNIT = re.compile(r'[A-Za-z0-9:_.-]+\Z')
+
+
+def unit_name(name):
+    """A unit name prefix: systemd allows letters, digits and ":_.-"."""
+    name = quoting.name(name)
+    if not _UNIT.match(name):
+        raise OptionError('name: %r cannot be used in a systemd unit name'
+                          % name)
+    return name
+
+
+def protect_home(paths):
+    """The ProtectHome= value that leaves the paths usable.
+
+    ``yes`` makes /home, /root and /run/user inaccessible, which would hide a
+    buildout (or its Python) living there: then the best we can do is
+    ``read-only`` (ReadWritePaths= still makes the data directories
+    writable).
+    """
+    for path in paths:
+        if any(path == h or path.startswith(h + '/') for h in HOMES):
+            return 'read-only'
+    return 'yes'
+
+
+def _paths(paths, what):
+    return [quoting.systemd_word(quoting.abspath(p, what), what)
+            for p in paths]
+
+
+def _hardening(writable, readable):
+    """Sandboxing lines; writable directories stay writable."""
+    writable = _paths(writable, 'writable path')
+    readable = _paths(readable, 'path')
+    lines = ['NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectSystem=strict']
+    if writable:
+        lines.append('ReadWritePaths=' + ' '.join(writable))
+    lines.append('ProtectHome=' + protect_home(writable + readable))
+    return lines
+
+
+def _account(user, group):
+    lines = []
+    if user:
+        lines.append('User=' + quoting.user(user))
+    if group:
+        lines.append('Group=' + quoting.user(group, 'group'))
+    return lines
+
+
+def _unit(sections):
+    """Unit text from (section, lines) pairs."""
+    return '\n'.join('[%s]\n%s\n' % (title, '\n'.join(lines))
+                     for title, lines in sections)
+
+
+def server_service(name, runzeo, config, user=None, group=None,
+                   directory=None, writable=(), readable=(),
+                   stop_timeout=300, umask=None):
+    """A .service running ``runzeo -C config`` in the foreground.
+
+    - writable: the directories the server writes (data, blobs, logs, pid
+      file and unix socket); everything else is read-only for it.
+    - readable: other paths it needs, such as the Python interpreter of
+      runzeo, so that ProtectHome= does not hide them.
+    - stop_timeout: seconds a stop may take: closing a big FileStorage
+      writes its index.  Then systemd kills the server.
+    """
+    name = unit_name(name)
+    runzeo = quoting.abspath(runzeo, 'runzeo')
+    config = quoting.abspath(config, 'configuration file')
+    directory = quoting.abspath(directory or '/', 'directory')
+    service = [
+        'Type=simple',
+        *_account(user, group),
+    ]
+    if umask is not None:
+        if not re.match(r'0?[0-7]{3}\Z', str(umask)):
+            raise OptionError('umask: %r is not an octal umask' % (umask,))
+        service.append('UMask=%04o' % int(str(umask), 8))
+    service += [
+        'WorkingDirectory=' + quoting.systemd_word(directory, 'directory'),
+        'ExecStart=' + quoting.systemd_command([runzeo, '-C', config]),
+        'ExecReload=/bin/kill -USR2 $MAINPID',
+        'KillSignal=SIGTERM',
+        'TimeoutStopSec=%d' % quoting.whole_number(stop_timeout,
+                                                   'stop timeout', 1),
+        'Restart=on-failure',
+        # runzeo exits 2 on a configuration error: restarting won't help.
+        'RestartPreventExitStatus=2',
+        *_hardening(writable, [runzeo, config, directory, *readable]),
+    ]
+    return _unit([
+        ('Unit', ['Description=ZEO server %s' % name,
+                  'After=network.target']),
+        ('Service', service),
+        ('Install', ['WantedBy=multi-user.target']),
+    ])
+
+
+def job_service(description, commands, user=None, group=None, writable=(),
+                readable=()):
+    """A oneshot .service running each argv in turn (it stops at the first
+    that fails, and the unit is then marked failed).
+    """
+    commands = list(commands)
+    if not commands:
+        raise OptionError('command: there is nothing to run')
+    description = quoting.single_line(description, 'description')
+    service = ['Type=oneshot', *_account(user, group)]
+    service += ['ExecStart=' + quoting.systemd_command(argv)
+                for argv in commands]
+    service += _hardening(writable, [argv[0] for argv in commands]
+                          + list(readable))
+    return _unit([
+        ('Unit', ['Description=' + description.replace('%', '%%')]),
+        ('Service', service),
+    ])
+
+
+def timer(description, schedule):
+    """A .timer starting the .service of the same name on schedule.
+
+    Persistent=true runs a job missed while the machine was off at the next
+    boot.
+    """
+    description = quoting.single_line(description, 'description')
+    return _unit([
+        ('Unit', ['Description=' + description.replace('%', '%%')]),
+        ('Timer', ['OnCalendar=' + schedule.systemd_oncalendar(),
+                   'Persistent=true']),
+        ('Install', ['WantedBy=timers.target']),
+    ])
+
+
+def pack_units(name, schedule, zeopack, address, storages, user=None,
+               group=None, readable=()):
+    """{file name: text} for NAME-pack.service and NAME-pack.timer.
+
+    Each storage is packed by its own zeopack command, keeping
+    schedule.days days of history.  (schedule.email has no systemd
+    counterpart: failures show in ``systemctl --failed`` and the journal.)
+    """
+    name = unit_name(name)
+    commands = [cron.pack_argv(zeopack, address, s, schedule.days)
+                for s in storages]
+    return {
+        name + '-pack.service': job_service(
+            'Pack the storages of ZEO server %s' % name, commands,
+            user, group, readable=readable),
+        name + '-pack.timer': timer(
+            'Pack ZEO server %s on schedule' % name, schedule),
+    }
+
+
+def backup_units(name, schedule, script, backup_dir, user=None, group=None,
+                 readable=()):
+    """{file name: text} for NAME-backup.service and NAME-backup.timer
+    running the backup script, which may write only to backup_dir.
+    """
+    name = unit_name(name)
+    return {
+        name + '-backup.service': job_service(
+            'Back up ZEO server %s' % name, [[script]], user, group,
+            writable=[backup_dir], readable=readable),
+        name + '-backup.timer': timer(
+            'Back up ZEO server %s on schedule' % name, schedule),
+    }
