@@ -28,12 +28,14 @@ POLL = 0.01            # seconds between checks while waiting
 MANAGER_APPEARS = 10   # seconds a freshly spawned manager may take
 
 
-def probe(address, timeout=1.0):
+def probe(address, timeout=1.0, tls=False):
     """Does a ZEO server answer at address (str path or (host, port))?
 
     A ZEO server announces its protocol (b'Z5', b'M5'...) as the first
     message on every connection, once its storages are open and it is
-    serving; a listening socket alone is not enough.
+    serving; a listening socket alone is not enough.  A server with TLS
+    accepts only clients with a certificate: there, the server's side of
+    the TLS handshake is the answer.
     """
     if isinstance(address, str):
         family = socket.AF_UNIX
@@ -43,6 +45,8 @@ def probe(address, timeout=1.0):
     s.settimeout(timeout)
     try:
         s.connect(address)
+        if tls:
+            return _tls_answers(s)
         data = b''
         while len(data) < 5:
             chunk = s.recv(64)
@@ -55,6 +59,21 @@ def probe(address, timeout=1.0):
         return False
     finally:
         s.close()
+
+
+def _tls_answers(sock):
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        tls = context.wrap_socket(sock, do_handshake_on_connect=False)
+        tls.do_handshake()
+    except ssl.SSLError as e:
+        # The server refused us for want of a client certificate: it is
+        # up and doing TLS.
+        return 'CERTIFICATE' in str(e).upper()
+    return tls.getpeercert(binary_form=True) is not None
 
 
 def wait_for(condition, timeout, interval=POLL):
@@ -131,7 +150,7 @@ class Control(zdctl.ZDCmd):
         return getattr(runner, 'stop_timeout', None) or 300
 
     def serving(self):
-        return probe(self.address)
+        return probe(self.address, tls=self.config.get('tls'))
 
     def manager_gone(self):
         return not self.get_status()

@@ -28,7 +28,8 @@ STRUCTURED = (
     'read-only', 'invalidation-queue-size', 'invalidation-age',
     'transaction-timeout', 'client-conflict-resolution', 'pack-gc',
     'pack-keep-old', 'pid-file', 'zeo-log', 'zeo-log-level',
-    'zeo-log-format',
+    'zeo-log-format', 'ssl-certificate', 'ssl-key', 'ssl-authenticate',
+    'ssl-password-function',
 )
 LOG_LEVELS = ('critical', 'error', 'warn', 'warning', 'info', 'debug',
               'blather', 'trace', 'all')
@@ -175,6 +176,14 @@ class Recipe:
         pid = path('pid-file', None)
         if pid:
             zeo.append(('pid-filename', pid))
+        ssl = self.structured_ssl(path)
+        zeo_text = zconf.render_section('zeo', zeo)
+        if ssl:
+            zeo_text = zconf.merge_section_keys(zeo_text, 'zeo', [])
+            zeo_text = zeo_text.replace(
+                '</zeo>', zconf.render_section('ssl', ssl, indent='    ')
+                .replace('<ssl>', '  <ssl>').replace('</ssl>', '  </ssl>')
+                + '</zeo>')
 
         storage_name = opt.get('storage-number', parse.name, '1')
         storage = [('path', path('file-storage', os.path.join(
@@ -195,11 +204,47 @@ class Recipe:
         log = path('zeo-log', None)
         if log == layout.transcript:
             log = None  # the transcript already holds what goes to STDOUT
-        return (zconf.render_section('zeo', zeo)
+        return (zeo_text
                 + zconf.render_section('filestorage', storage, storage_name)
                 + zconf.logfile_eventlog(
                     log or 'STDOUT', level,
                     opt.get('zeo-log-format', parse.line, None)))
+
+    def structured_ssl(self, path):
+        """The <ssl> keys from the ssl-* options, with the files checked
+        (ZEO itself would die with a traceback on a missing file)."""
+        opt = self.opt
+        cert = path('ssl-certificate', None)
+        key = path('ssl-key', None)
+        auth = path('ssl-authenticate', None)
+        pw = opt.get('ssl-password-function', parse.line, None)
+        if not cert:
+            for other in ('ssl-key', 'ssl-authenticate',
+                          'ssl-password-function'):
+                if opt.has(other):
+                    raise opt.error(other, 'needs ssl-certificate')
+            return []
+        for option, p in (('ssl-certificate', cert), ('ssl-key', key),
+                          ('ssl-authenticate', auth)):
+            if p and not os.path.exists(p):
+                raise opt.error(option, '%s does not exist' % p)
+        check_private_key(opt, 'ssl-key' if key else 'ssl-certificate',
+                          key or cert)
+        keys = [('certificate', cert)]
+        if key:
+            keys.append(('key', key))
+        if pw:
+            if not all(part.isidentifier() for part in pw.split('.')):
+                raise opt.error('ssl-password-function',
+                                '%r is not a dotted name' % pw)
+            keys.append(('password-function', pw))
+        if not auth:
+            raise opt.error(
+                'ssl-authenticate', 'is required with ssl-certificate: the CA'
+                ' file or directory that signed the client certificates (a'
+                ' ZEO server with TLS accepts only clients that present one)')
+        keys.append(('authenticate', auth))
+        return keys
 
     def zdaemon_conf(self, text):
         layout = self.layout
@@ -264,6 +309,7 @@ class Recipe:
                 if p and p not in ('STDOUT', 'STDERR'):
                     self.logs.append(p)
         self.pid_file = config.zeo.pid_filename
+        self.tls = bool(getattr(config.zeo, 'ssl', None))
 
     # -- installation -------------------------------------------------------
 
@@ -309,6 +355,7 @@ class Recipe:
             zdaemon_conf=layout.zdaemon_conf,
             address=self.address.local(),
             address_str=str(self.address),
+            tls=self.tls,
             logs=[self.transcript] + self.logs,
         )
         if self.shell_script:
@@ -332,6 +379,15 @@ def shell_wrapper(target):
 
 def _sh_quote(value):
     return "'" + value.replace("'", "'\\''") + "'"
+
+
+def check_private_key(opt, option, path):
+    """Refuse a private key that others than its owner can read."""
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        raise opt.error(option, '%s is readable by group or others (mode %s):'
+                        ' a TLS private key must be private (chmod 600)'
+                        % (path, oct(mode & 0o777)))
 
 
 def _int0(value):
