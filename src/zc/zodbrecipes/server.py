@@ -13,11 +13,19 @@ import sys
 
 import zc.buildout
 import zc.buildout.easy_install
-import zc.recipe.egg
 
+from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files
 from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import schedule as schedules
 from zc.zodbrecipes import zconf
+from zc.zodbrecipes.render import backup as render_backup
+from zc.zodbrecipes.render import cron
+from zc.zodbrecipes.render import logrotate as render_logrotate
+from zc.zodbrecipes.render import quoting
+from zc.zodbrecipes.render import rcscript
+from zc.zodbrecipes.render import supervisor as render_supervisor
+from zc.zodbrecipes.render import systemd as render_systemd
 
 logger = logging.getLogger('zc.zodbrecipes')
 
@@ -38,12 +46,19 @@ LOG_LEVELS = ('critical', 'error', 'warn', 'warning', 'info', 'debug',
 class Layout:
     """Where a server part's files go (plain mode: inside the buildout)."""
 
+    deployment = None   # the deployment's name, in deployment mode
+    rc = logrotate = crontab = None
+
     def __init__(self, buildout, name):
         bo = buildout['buildout']
+        self.name = name
         self.directory = bo['directory']
         self.bin = bo['bin-directory']
         self.var = os.path.join(self.directory, 'var')
         self.etc = os.path.join(bo['parts-directory'], name)
+        # Generated Python scripts (runzeo, zeopack, repozo, ctl): buildout
+        # writes them again on every install, for the current eggs.
+        self.scripts = self.etc
         self.run = os.path.join(self.var, 'run')
         self.log = os.path.join(self.var, 'log')
         self.zeo_conf = os.path.join(self.etc, 'zeo.conf')
@@ -52,6 +67,79 @@ class Layout:
         self.socket = os.path.join(self.run, name + '-zdaemon.sock')
         self.control = os.path.join(self.bin, name)
         self.workdir = self.directory
+        self.user = None
+        self.backups = os.path.join(self.var, 'backups', name)
+
+    @property
+    def prefix(self):
+        """The name of units, programs and cron.d files."""
+        if self.deployment:
+            return '%s-%s' % (self.deployment, self.name)
+        return self.name
+
+    def script(self, what):
+        """bin/NAME-what: the pack, backup and restore scripts."""
+        return os.path.join(self.bin, '%s-%s' % (self.name, what))
+
+    def crond_file(self, job):
+        return os.path.join(self.crontab, cron.crond_filename(
+            '%s-%s' % (job, self.prefix)))
+
+
+class DeploymentLayout(Layout):
+    """The files of a part with ``deployment = SECTION``: in the directories
+    of a zc.recipe.deployment part (or any section with its options).
+    """
+
+    REQUIRED = ('name', 'etc-directory', 'rc-directory', 'run-directory',
+                'log-directory', 'logrotate-directory', 'crontab-directory',
+                'user')
+
+    def __init__(self, buildout, name, opt, section_name):
+        Layout.__init__(self, buildout, name)
+        try:
+            section = buildout[section_name]
+        except KeyError:
+            raise opt.error('deployment', 'there is no section %s'
+                            % section_name)
+        self.section = section
+        missing = [k for k in self.REQUIRED if not section.get(k)]
+        if missing:
+            raise opt.error('deployment', 'section %s has no %s' % (
+                section_name, ', '.join(missing)))
+
+        def directory(key):
+            value = section[key]
+            try:
+                if not value.startswith('/'):
+                    raise parse.OptionError('%r is not absolute' % value)
+                return parse.path(value, '/')
+            except parse.OptionError as e:
+                raise opt.error('deployment', 'section %s, %s: %s' % (
+                    section_name, key, e))
+        try:
+            self.deployment = parse.name(section['name'])
+            self.user = quoting.user(section['user'])
+        except parse.OptionError as e:
+            raise opt.error('deployment', 'section %s: %s' % (
+                section_name, e))
+        self.etc = directory('etc-directory')
+        self.rc = directory('rc-directory')
+        self.run = directory('run-directory')
+        self.log = directory('log-directory')
+        self.logrotate = directory('logrotate-directory')
+        self.crontab = directory('crontab-directory')
+        self.lib = (directory('lib-directory')
+                    if section.get('lib-directory') else None)
+        if self.lib:
+            self.var = self.lib
+            self.backups = os.path.join(self.lib, 'backups')
+        self.zeo_conf = os.path.join(self.etc, name + '-zeo.conf')
+        self.zdaemon_conf = os.path.join(self.etc, name + '-zdaemon.conf')
+        self.transcript = os.path.join(self.log, name + '-zeo.log')
+        self.socket = os.path.join(self.run, name + '-zdaemon.sock')
+        self.control = os.path.join(self.rc, self.prefix)
+        self.workdir = self.run
 
 
 class Storage:
@@ -65,20 +153,25 @@ class Recipe:
     def __init__(self, buildout, name, options):
         self.buildout, self.part, self.options = buildout, name, options
         opt = self.opt = parse.Options(name, options)
-        bo = buildout['buildout']
         try:
             parse.name(name)
         except parse.OptionError as e:
             raise zc.buildout.UserError('[%s]: the part name %s' % (name, e))
         self.name = opt.get('name', parse.name, name)
-        layout = self.layout = Layout(buildout, self.name)
+        if opt.has('deployment'):
+            layout = DeploymentLayout(buildout, self.name, opt,
+                                      opt.get('deployment'))
+        else:
+            layout = Layout(buildout, self.name)
+        self.layout = layout
         base = layout.directory
         self.eggs = opt.get('eggs', lambda v: v.split(), [])
         for egg in self.eggs:
             if any(c in egg for c in '\'"\\`$;'):
                 raise opt.error('eggs', '%r is not a requirement' % egg)
         self.shell_script = opt.get('shell-script', parse.boolean, False)
-        self.user = opt.get('effective-user', parse.name, None)
+        self.user = opt.get('effective-user', parse.name, layout.user)
+        self.group = _group(opt, self.user)
 
         def script(option):
             return opt.get(option, parse.path, None, base=layout.bin)
@@ -127,22 +220,22 @@ class Recipe:
         options['log-paths'] = ' '.join(self.logs)
         options['socket-name'] = self.socket
 
+        # Everything else the part writes, rendered (and so checked) now.
+        self.files = self.render_files()
+        for kind, path in self.files_by_kind.items():
+            options[kind] = path
+
     # -- parsing and rendering ---------------------------------------------
 
     def runzeo_working_set(self):
-        return self.resolve('eggs', ['ZEO'] + self.eggs)
+        # One working set serves every generated script: runzeo, zeopack,
+        # repozo and the control script (resolving is most of a no-op run).
+        return self.resolve('eggs', ['ZEO', 'zc.zodbrecipes', 'zdaemon']
+                            + self.eggs)
 
     def resolve(self, option, requirements):
-        """A working set for requirements, installed as zc.recipe.egg does
-        (respecting the buildout's offline, newest, index and versions)."""
-        try:
-            egg = zc.recipe.egg.Egg(self.buildout, self.part,
-                                    {'eggs': '\n'.join(requirements)})
-            return egg.working_set()[1]
-        except zc.buildout.UserError as e:
-            raise self.opt.error(option, e)
-        except Exception as e:
-            raise self.opt.error(option, '%s: %s' % (type(e).__name__, e))
+        return eggs.working_set(self.buildout, self.opt, option,
+                                requirements)
 
     def raw_zeo_conf(self, text):
         text = zconf.ensure_newline(text.strip('\n') + '\n')
@@ -248,7 +341,7 @@ class Recipe:
 
     def zdaemon_conf(self, text):
         layout = self.layout
-        runzeo = self.runzeo or os.path.join(layout.etc, 'runzeo')
+        runzeo = self.runzeo or os.path.join(layout.scripts, 'runzeo')
         for label, value in (('runzeo', runzeo),
                              ('zeo.conf', layout.zeo_conf)):
             if any(c.isspace() for c in value):
@@ -311,13 +404,197 @@ class Recipe:
         self.pid_file = config.zeo.pid_filename
         self.tls = bool(getattr(config.zeo, 'ssl', None))
 
+    # -- pack, backup, rc script, logrotate, systemd, supervisor ----------
+
+    def render(self, option, function, *args, **kw):
+        """Call a renderer; its OptionError becomes the option's error."""
+        try:
+            return function(*args, **kw)
+        except parse.OptionError as e:
+            raise self.opt.error(option, e)
+
+    def deployment_option(self, option, parser, default):
+        """An option of the part, else of the deployment section."""
+        if self.opt.has(option):
+            return self.opt.get(option, parser)
+        section = getattr(self.layout, 'section', None)
+        if section is None or option not in section:
+            return default
+        try:
+            return parser(section[option])
+        except parse.OptionError as e:
+            raise self.opt.error('deployment', 'section %s, %s: %s' % (
+                self.options['deployment'], option, e))
+
+    def script_path(self, given, default):
+        return given or os.path.join(self.layout.scripts, default)
+
+    def render_files(self):
+        """{path: (text, mode)} of every file rendered by render/*, and
+        self.files_by_kind (option name: path) for other parts."""
+        layout, opt = self.layout, self.opt
+        out = {}
+        kinds = self.files_by_kind = {}
+
+        def add(kind, path, text, mode=0o644):
+            out[path] = (text, mode)
+            kinds[kind] = path
+
+        self.zeopack_path = self.script_path(self.zeopack, 'zeopack')
+        self.repozo_path = os.path.join(layout.scripts, 'repozo')
+        self.ctl_path = os.path.join(layout.scripts, 'ctl')
+        address = self.pack_address()
+        packed = [s.name for s in self.storages if s.path]
+
+        # The control script in the rc directory.
+        if layout.deployment and self.shell_script:
+            add('rc-script', layout.control, self.render(
+                'deployment', rcscript.render, layout.prefix, self.ctl_path),
+                0o755)
+
+        # Log rotation (deployment mode).
+        if layout.logrotate and self.deployment_option(
+                'logrotate', parse.boolean, True):
+            rotate = opt.get('logrotate-rotate', _int0, 14)
+            frequency = opt.get('logrotate-frequency', _renderer(
+                render_logrotate.frequency), 'daily')
+            compress = opt.get('logrotate-compress', parse.boolean, True)
+            size = opt.get('logrotate-size', _renderer(
+                render_logrotate.size), None)
+            logs = list(dict.fromkeys([self.transcript] + self.logs))
+            add('logrotate-file', os.path.join(
+                layout.logrotate, layout.prefix), self.render(
+                'logrotate', render_logrotate.render, logs,
+                [layout.control, 'logreopen'], rotate=rotate,
+                frequency=frequency, compress=compress, size=size,
+                user=self.user, group=self.group))
+
+        # Packing.
+        self.pack = opt.get('pack', _renderer(schedules.parse), None)
+        if self.pack:
+            if not packed:
+                raise opt.error('pack', 'the server has no file storage'
+                                ' to pack')
+            if layout.crontab:
+                commands = self.render(
+                    'pack', cron.pack_commands, layout.prefix,
+                    self.zeopack_path, address, packed, layout.run,
+                    self.pack.days)
+                add('pack-crontab', layout.crond_file('pack'), self.render(
+                    'pack', cron.crontab, self.pack,
+                    [argv for _, argv in commands], user=self.user,
+                    comment='Pack the ZEO server %s (zc.zodbrecipes)'
+                    % layout.prefix))
+            else:
+                add('pack-script', layout.script('pack'), self.render(
+                    'pack', cron.pack_script, layout.prefix,
+                    self.zeopack_path, address, packed, layout.run,
+                    self.pack.days or 0), 0o755)
+
+        # Backups.
+        self.backup = opt.get('backup', _renderer(schedules.parse), None)
+        for option in ('backup-directory', 'backup-keep'):
+            if opt.has(option) and not self.backup:
+                raise opt.error(option, 'needs the backup option')
+        if self.backup:
+            if self.pack:
+                self.render('backup', schedules.distinct_minute,
+                            self.backup, self.pack)
+            if self.backup.days is not None:
+                raise opt.error('backup', 'a number of days applies to'
+                                ' packing only (use backup-keep)')
+            backups = self.backups = opt.get(
+                'backup-directory', parse.path, layout.backups,
+                base=layout.directory)
+            keep = opt.get('backup-keep', lambda v: parse.integer(v, 1), 7)
+            triples = [(s.name, s.path, s.blob_dir)
+                       for s in self.storages if s.path]
+            if not triples:
+                raise opt.error('backup', 'the server has no file storage'
+                                ' to back up')
+            backup_script = layout.script('backup')
+            add('backup-script', backup_script, self.render(
+                'backup', render_backup.backup_script, layout.prefix,
+                self.repozo_path, triples, backups, keep=keep), 0o755)
+            add('restore-script', layout.script('restore'), self.render(
+                'backup', render_backup.restore_script, layout.prefix,
+                self.repozo_path, triples, backups,
+                [layout.control, 'status'], address, sys.executable),
+                0o755)
+            if layout.crontab:
+                add('backup-crontab', layout.crond_file('backup'),
+                    self.render(
+                        'backup', cron.crontab, self.backup,
+                        [[backup_script]], user=self.user,
+                        comment='Back up the ZEO server %s'
+                        ' (zc.zodbrecipes)' % layout.prefix))
+
+        # systemd units and a supervisord program, on request.
+        systemd = self.deployment_option(
+            'systemd-directory', lambda v: parse.path(v, layout.directory),
+            None)
+        if systemd:
+            self.systemd_units(systemd, address, packed, add)
+        supervisor = self.deployment_option(
+            'supervisor-directory',
+            lambda v: parse.path(v, layout.directory), None)
+        if supervisor:
+            add('supervisor-file', os.path.join(
+                supervisor, layout.prefix + '.conf'), self.render(
+                'supervisor-directory', render_supervisor.render,
+                layout.prefix, self.script_path(self.runzeo, 'runzeo'),
+                layout.zeo_conf, self.transcript, user=self.user,
+                directory=layout.workdir))
+        return out
+
+    def systemd_units(self, directory, address, packed, add):
+        layout = self.layout
+        prefix = layout.prefix
+        writable = []
+        for s in self.storages:
+            writable += [os.path.dirname(p) for p in (s.path, s.blob_dir)
+                         if p]
+        writable += [os.path.dirname(p) for p in
+                     [self.transcript, self.socket] + self.logs +
+                     ([self.pid_file] if self.pid_file else [])]
+        writable = list(dict.fromkeys(writable))
+        readable = [sys.executable, layout.directory]
+        units = {prefix + '.service': self.render(
+            'systemd-directory', render_systemd.server_service, prefix,
+            self.script_path(self.runzeo, 'runzeo'), layout.zeo_conf,
+            user=self.user, group=self.group, directory=layout.workdir,
+            writable=writable, readable=readable)}
+        if self.pack:
+            units.update(self.render(
+                'pack', render_systemd.pack_units, prefix, self.pack,
+                self.zeopack_path, address, packed, user=self.user,
+                group=self.group, readable=readable))
+        if self.backup:
+            units.update(self.render(
+                'backup', render_systemd.backup_units, prefix, self.backup,
+                layout.script('backup'), self.backups, user=self.user,
+                group=self.group, readable=readable + list(writable)))
+        for unit, text in units.items():
+            kind = 'systemd-' + unit[len(prefix) + 1:].replace('.', '-') \
+                if unit != prefix + '.service' else 'systemd-service'
+            add(kind, os.path.join(directory, unit), text)
+
+    def pack_address(self):
+        """The server's address as zeopack on this host reaches it."""
+        local = self.address.local()
+        if isinstance(local, str):
+            return local
+        return str(parse.Address(*local))
+
     # -- installation -------------------------------------------------------
 
     def install(self):
         layout = self.layout
         owner = _owner(self.user)
-        for d in (layout.etc, layout.bin):
+        for d in (layout.etc, layout.bin, layout.scripts):
             files.makedirs(d)
+        for path in self.files:
+            files.makedirs(os.path.dirname(path))
         for d in (layout.run, layout.log, os.path.dirname(self.transcript),
                   os.path.dirname(self.socket)):
             files.makedirs(d, owner=owner)
@@ -333,6 +610,9 @@ class Recipe:
         files.write(layout.zdaemon_conf, self.zdaemon_conf_text)
         installed = [layout.zeo_conf, layout.zdaemon_conf]
         installed.extend(self.scripts())
+        for path, (text, mode) in self.files.items():
+            files.write(path, text, mode)
+            installed.append(path)
         return installed
 
     update = install
@@ -340,16 +620,18 @@ class Recipe:
     def scripts(self):
         layout = self.layout
         generated = []
-        for given, default, module in (
-                (self.runzeo, 'runzeo', 'ZEO.runzeo'),
-                (self.zeopack, 'zeopack', 'ZEO.scripts.zeopack')):
+        wanted = [(self.runzeo, 'runzeo', 'ZEO.runzeo'),
+                  (self.zeopack, 'zeopack', 'ZEO.scripts.zeopack')]
+        if self.backup:
+            wanted.append((None, 'repozo', 'ZODB.scripts.repozo'))
+        for given, default, module in wanted:
             if given and os.path.exists(given):
                 continue  # the user's own script
-            path = given or os.path.join(layout.etc, default)
+            path = self.script_path(given, default)
             generated += zc.buildout.easy_install.scripts(
                 [(os.path.basename(path), module, 'main')], self.working_set,
                 sys.executable, os.path.dirname(path))
-        ctl_ws = self.resolve('name', ['zc.zodbrecipes', 'zdaemon'])
+        ctl_ws = self.working_set
         config = dict(
             name=self.name,
             zdaemon_conf=layout.zdaemon_conf,
@@ -359,17 +641,18 @@ class Recipe:
             logs=[self.transcript] + self.logs,
         )
         if self.shell_script:
-            ctl = os.path.join(layout.etc, 'ctl')
             generated += zc.buildout.easy_install.scripts(
                 [('ctl', 'zc.zodbrecipes.ctl', 'main')], ctl_ws,
-                sys.executable, layout.etc, arguments=repr(config))
-            files.write(layout.control, shell_wrapper(ctl), 0o755)
-            generated.append(layout.control)
+                sys.executable, layout.scripts, arguments=repr(config))
+            if not layout.deployment:  # else the LSB script, rendered
+                files.write(layout.control, shell_wrapper(self.ctl_path),
+                            0o755)
+                generated.append(layout.control)
         else:
             generated += zc.buildout.easy_install.scripts(
                 [(os.path.basename(layout.control), 'zc.zodbrecipes.ctl',
-                  'main')], ctl_ws, sys.executable, layout.bin,
-                arguments=repr(config))
+                  'main')], ctl_ws, sys.executable,
+                os.path.dirname(layout.control), arguments=repr(config))
         return generated
 
 
@@ -388,6 +671,34 @@ def check_private_key(opt, option, path):
         raise opt.error(option, '%s is readable by group or others (mode %s):'
                         ' a TLS private key must be private (chmod 600)'
                         % (path, oct(mode & 0o777)))
+
+
+def _renderer(function):
+    """A renderer's check as an option parser (on the stripped value)."""
+    def parser(value):
+        return function(value.strip())
+    return parser
+
+
+def _group(opt, user):
+    """The name of the user's primary group (the user's name when unknown).
+    As root, the user must exist: the server is started as that user."""
+    if not user:
+        return None
+    import grp
+    import pwd
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        if os.geteuid() == 0:
+            raise opt.error('effective-user' if opt.has('effective-user') else
+                            'deployment',
+                            'there is no user %r on this system' % user)
+        return user
+    try:
+        return grp.getgrgid(pw.pw_gid).gr_name
+    except KeyError:
+        return user
 
 
 def _int0(value):
@@ -428,7 +739,6 @@ def uninstall(name, options):
     """Warn when the part goes away while its server is running."""
     sock = options.get('socket-name') or ''
     config = options.get('zdaemon-conf')
-    import zdaemon.zdctl  # noqa: F401  (the protocol is a one-line request)
     status = _zdaemon_status(sock)
     if status:
         pid = status.get('application', '0')
