@@ -16,6 +16,7 @@ tests_require = [
     'zope.testrunner',
     'cryptography',
     'zc.zlibstorage',
+    'supervisor',
 ]
 
 setup(

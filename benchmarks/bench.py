@@ -9,7 +9,6 @@ Figures (medians over rounds, with min-max):
   one server part, against the same buildout with no parts.  Target <= 1.1.
 """
 import argparse
-import warnings
 import json
 import os
 import shutil

@@ -36,14 +36,19 @@ class Checker(doctest.OutputChecker):
             example, self._shown(got), optionflags)
 
 
-def _program(name):
-    """A console script of the environment running the tests."""
-    found = (shutil.which(name, path=os.path.dirname(sys.executable))
-             or shutil.which(name))
-    if not found:
-        raise RuntimeError('%s is not installed next to %s nor on PATH'
-                           % (name, sys.executable))
-    return found
+PROGRAMS = {
+    'runzeo': 'ZEO.runzeo',
+    'zeopack': 'ZEO.scripts.zeopack',
+    'repozo': 'ZODB.scripts.repozo',
+}
+
+
+def _install_program(name, path):
+    """A console script running with the tests' own sys.path (under a
+    buildout's bin/test the eggs are not in site-packages)."""
+    write(path, '#!%s\nimport sys\nsys.path[0:0] = %r\nimport %s\n'
+          'sys.exit(%s.main())\n' % (sys.executable, sys.path,
+                                     PROGRAMS[name], PROGRAMS[name]), 0o755)
 
 
 def run(*argv):
@@ -74,8 +79,8 @@ def setUp(test):
     srv = os.path.realpath(tempfile.mkdtemp(prefix='zodbrecipes-render-'))
     _current['srv'] = srv
     os.mkdir(os.path.join(srv, 'bin'))
-    for name in ('runzeo', 'zeopack', 'repozo'):
-        os.symlink(_program(name), os.path.join(srv, 'bin', name))
+    for name in PROGRAMS:
+        _install_program(name, os.path.join(srv, 'bin', name))
     test.globs.update(
         srv=srv, run=run, write=write, validated=validated,
         validate_tools=validate_tools, old_cwd=os.getcwd())
