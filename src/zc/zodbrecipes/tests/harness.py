@@ -105,25 +105,7 @@ def read(address, key, **kw):
 
 # -- cleanup -----------------------------------------------------------------
 
-def zdaemon_status(sock):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    try:
-        s.connect(sock)
-        s.sendall(b'status\n')
-        s.shutdown(socket.SHUT_WR)
-        data = b''
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return dict(line.split('=', 1) for line in data.decode().splitlines()
-                if '=' in line)
+from zc.zodbrecipes.server import _zdaemon_status as zdaemon_status  # noqa: E402,E501
 
 
 def stop_servers(directory):
