@@ -41,9 +41,6 @@ IGNORED = {
         ' drops it by itself'),
 }
 
-# Interfaces a server listens on; a client reaches them through loopback.
-_ANY = ('0.0.0.0', '::', '')
-
 _db_schema = None
 
 
@@ -464,7 +461,7 @@ def _part_name(part):
 
 def _reachable(address):
     """The address a client uses for a server listening at address."""
-    if address.socket or address.host not in _ANY:
+    if address.socket:
         return address
     return parse.Address(*address.local())
 

@@ -3,22 +3,19 @@
 Used by the README's first command line.  Takes a ZODB configuration file
 (as written by the client recipe) or a ZEO address.
 """
+import os
 import sys
 import time
 
 
 def open_db(target):
-    if '<' in open(target).read(200) if _is_file(target) else False:
+    """A database from a ZODB configuration file, else a ZEO address."""
+    if os.path.isfile(target):
         import ZODB.config
         return ZODB.config.databaseFromURL(target)
     import ZEO
     from zc.zodbrecipes import options
     return ZEO.DB(options.address(target).local(), wait_timeout=30)
-
-
-def _is_file(target):
-    import os
-    return os.path.isfile(target)
 
 
 def main(target=None, args=None):

@@ -230,12 +230,9 @@ class Recipe:
     def runzeo_working_set(self):
         # One working set serves every generated script: runzeo, zeopack,
         # repozo and the control script (resolving is most of a no-op run).
-        return self.resolve('eggs', ['ZEO', 'zc.zodbrecipes', 'zdaemon']
-                            + self.eggs)
-
-    def resolve(self, option, requirements):
-        return eggs.working_set(self.buildout, self.opt, option,
-                                requirements)
+        return eggs.working_set(
+            self.buildout, self.opt, 'eggs',
+            ['ZEO', 'zc.zodbrecipes', 'zdaemon'] + self.eggs)
 
     def raw_zeo_conf(self, text):
         text = zconf.ensure_newline(text.strip('\n') + '\n')
@@ -272,11 +269,9 @@ class Recipe:
         ssl = self.structured_ssl(path)
         zeo_text = zconf.render_section('zeo', zeo)
         if ssl:
-            zeo_text = zconf.merge_section_keys(zeo_text, 'zeo', [])
-            zeo_text = zeo_text.replace(
-                '</zeo>', zconf.render_section('ssl', ssl, indent='    ')
-                .replace('<ssl>', '  <ssl>').replace('</ssl>', '  </ssl>')
-                + '</zeo>')
+            nested = ''.join('  ' + line for line in zconf.render_section(
+                'ssl', ssl).splitlines(keepends=True))
+            zeo_text = zeo_text.replace('</zeo>', nested + '</zeo>')
 
         storage_name = opt.get('storage-number', parse.name, '1')
         storage = [('path', path('file-storage', os.path.join(
@@ -631,7 +626,6 @@ class Recipe:
             generated += zc.buildout.easy_install.scripts(
                 [(os.path.basename(path), module, 'main')], self.working_set,
                 sys.executable, os.path.dirname(path))
-        ctl_ws = self.working_set
         config = dict(
             name=self.name,
             zdaemon_conf=layout.zdaemon_conf,
@@ -642,26 +636,18 @@ class Recipe:
         )
         if self.shell_script:
             generated += zc.buildout.easy_install.scripts(
-                [('ctl', 'zc.zodbrecipes.ctl', 'main')], ctl_ws,
+                [('ctl', 'zc.zodbrecipes.ctl', 'main')], self.working_set,
                 sys.executable, layout.scripts, arguments=repr(config))
             if not layout.deployment:  # else the LSB script, rendered
-                files.write(layout.control, shell_wrapper(self.ctl_path),
-                            0o755)
+                files.write(layout.control, '#!/bin/sh\nexec %s "$@"\n'
+                            % quoting.sh_quoted(self.ctl_path), 0o755)
                 generated.append(layout.control)
         else:
             generated += zc.buildout.easy_install.scripts(
                 [(os.path.basename(layout.control), 'zc.zodbrecipes.ctl',
-                  'main')], ctl_ws, sys.executable,
+                  'main')], self.working_set, sys.executable,
                 os.path.dirname(layout.control), arguments=repr(config))
         return generated
-
-
-def shell_wrapper(target):
-    return '#!/bin/sh\nexec %s "$@"\n' % _sh_quote(target)
-
-
-def _sh_quote(value):
-    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def check_private_key(opt, option, path):
@@ -737,9 +723,7 @@ def _owner(user):
 
 def uninstall(name, options):
     """Warn when the part goes away while its server is running."""
-    sock = options.get('socket-name') or ''
-    config = options.get('zdaemon-conf')
-    status = _zdaemon_status(sock)
+    status = _zdaemon_status(options.get('socket-name') or '')
     if status:
         pid = status.get('application', '0')
         logger.warning(
@@ -749,7 +733,6 @@ def uninstall(name, options):
             ' (or restart it with the new control script when the part is'
             ' being reinstalled).', name, status.get('manager', '?'), pid,
             status.get('manager', '?'))
-    return config
 
 
 def _zdaemon_status(sock):

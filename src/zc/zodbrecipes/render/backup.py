@@ -181,12 +181,7 @@ def restore_script(name, repozo, storages, backups, status_command, address,
     - address: the server's address; the script also refuses when anything
       accepts connections there (checked with python, an interpreter path).
     """
-    status = list(status_command)
-    if not status:
-        raise OptionError('status command: is empty')
-    quoting.abspath(status[0], 'status command')
-    for word in status[1:]:
-        quoting.plain_word(word, 'status command')
+    status = quoting.command(status_command, 'status command')
     return _RESTORE % dict(
         name=quoting.name(name),
         repozo=quoting.sh_quoted(quoting.abspath(repozo, 'repozo')),

@@ -110,13 +110,7 @@ def crontab(schedule, commands, user=None, comment=None):
 
 
 def _cron_command(argv):
-    argv = list(argv)
-    if not argv:
-        raise OptionError('command: is empty')
-    quoting.abspath(argv[0], 'command')
-    for word in argv[1:]:
-        quoting.plain_word(word, 'command')
-    return quoting.cron_command(argv)
+    return quoting.cron_command(quoting.command(argv, 'command'))
 
 
 _CROND_NAME = re.compile(r'[^A-Za-z0-9_-]')

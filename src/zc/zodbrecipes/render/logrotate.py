@@ -89,10 +89,4 @@ def _directives(rotate, freq, compress, max_size, user, group):
 
 
 def _reopen(argv):
-    argv = list(argv)
-    if not argv:
-        raise OptionError('reopen command: is empty')
-    quoting.abspath(argv[0], 'reopen command')
-    for word in argv[1:]:
-        quoting.plain_word(word, 'reopen command')
-    return quoting.sh_command(argv)
+    return quoting.sh_command(quoting.command(argv, 'reopen command'))

@@ -90,6 +90,18 @@ def sh_quoted(word):
     return "'%s'" % word
 
 
+def command(argv, what):
+    """Check a command given as argv: an absolute program path, then plain
+    words; returns the words as a list."""
+    argv = list(argv)
+    if not argv:
+        raise OptionError('%s: is empty' % what)
+    abspath(argv[0], what)
+    for word in argv[1:]:
+        plain_word(word, what)
+    return argv
+
+
 def sh_command(argv):
     """A /bin/sh command line running argv."""
     return ' '.join(sh_word(w) for w in argv)

@@ -15,13 +15,15 @@ import stat
 import socket
 import subprocess
 import sys
-import time
 
 import manuel.capture
 import manuel.doctest
 import manuel.testing
 import zc.buildout.testing
 import zope.testing.renormalizing
+
+from zc.zodbrecipes import ctl
+from zc.zodbrecipes.server import _zdaemon_status as zdaemon_status
 
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -38,20 +40,9 @@ def free_port(host='127.0.0.1'):
         s.close()
 
 
-def have_ipv6():
-    try:
-        free_port('::1')
-        return True
-    except OSError:
-        return False
-
-
 def wait_until(condition, timeout=30, interval=0.02, what='condition'):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(interval)
+    if not ctl.wait_for(condition, timeout, interval):
+        raise AssertionError('timed out waiting for %s' % what)
 
 
 def run(command, env=None, timeout=600):
@@ -104,9 +95,6 @@ def read(address, key, **kw):
 
 
 # -- cleanup -----------------------------------------------------------------
-
-from zc.zodbrecipes.server import _zdaemon_status as zdaemon_status  # noqa: E402,E501
-
 
 def stop_servers(directory):
     """Stop every zdaemon-managed process whose socket is below directory."""
@@ -193,7 +181,7 @@ def setUp(test):
                     % eggs)
     zc.buildout.testing.install_develop('zc.zodbrecipes', test)
     globs.update(
-        free_port=free_port, have_ipv6=have_ipv6, run=run,
+        free_port=free_port, run=run,
         commit=commit, read=read, open_db=open_db, wait_until=wait_until,
         stop_servers=stop_servers, shutil=shutil, glob=glob, re=re,
         sys=sys,
