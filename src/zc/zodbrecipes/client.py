@@ -85,7 +85,7 @@ class Recipe:
         self.var = opt.get('var', parse.path, os.path.join(
             self.base, 'var', self.name), base=self.base)
 
-        self.eggs = opt.get('tool-eggs', str.split, [])
+        self.eggs = opt.get('tool-eggs', parse.requirements, [])
         self.working_set = self.tool_working_set()
 
         server = self.server()
@@ -379,10 +379,9 @@ class Recipe:
         files.write(self.conf_path, self.text)
         bin_dir = os.path.dirname(self.script)
         files.makedirs(bin_dir)
-        return [self.conf_path] + zc.buildout.easy_install.scripts(
-            [(self.name, 'zc.zodbrecipes.clienttool', 'main')],
-            self.working_set, sys.executable, bin_dir,
-            arguments=repr(self.conf_path))
+        return [self.conf_path, eggs.script(
+            self.buildout, self.working_set, self.script,
+            'zc.zodbrecipes.clienttool', 'main', repr(self.conf_path))]
 
     update = install
 

@@ -12,7 +12,13 @@ program in whole seconds), and ``stop`` polls in whole seconds too.  Ours:
 - ``status`` follows the LSB: 0 when serving, 3 when not.
 
 Everything else (``fg``, ``logtail``, ``logreopen``, ``kill``, ``show``,
-``reopen_transcript``...) is zdctl's.
+``reopen_transcript``...) is zdctl's, in zdcontrol.
+
+This module is what the control script imports, and it imports nothing
+heavy: ``start``, ``stop``, ``restart`` and ``status`` talk to zdaemon's
+socket themselves, and ``start`` has the daemon manager (see manager.py)
+spawn runzeo before zdaemon and ZConfig are even imported, so that the
+server comes up about as fast as runzeo started by hand.
 """
 import os
 import re
@@ -20,8 +26,6 @@ import socket
 import struct
 import sys
 import time
-
-from zdaemon import zdctl
 
 
 POLL = 0.01            # seconds between checks while waiting
@@ -86,6 +90,54 @@ def wait_for(condition, timeout, interval=POLL):
         time.sleep(interval)
 
 
+def alive(pid):
+    """Is process pid there (a zombie counts as gone)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[-1].split()[0] != 'Z'
+    except OSError:
+        return True  # no /proc: kill(0) is all we can know
+
+
+def send(sock, action, timeout=10):
+    """Send a command to zdaemon's socket; its answer, or None."""
+    if not sock:
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        s.sendall(action.encode() + b'\n')
+        s.shutdown(socket.SHUT_WR)
+        data = b''
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return data.decode('utf-8', 'replace')
+
+
+def query(sock, timeout=10):
+    """zdaemon's status as a dict (application, manager, should_be_up...),
+    or None when no daemon manager answers on sock."""
+    answer = send(sock, 'status', timeout)
+    if not answer or 'application=' not in answer:
+        return None
+    return dict(line.split('=', 1) for line in answer.splitlines()
+                if '=' in line)
+
+
 _ERROR_LINE = re.compile(
     r'(Error|error:|Exception|Errno|Traceback|CRITICAL|FATAL|denied|'
     r'cannot|Cannot|could not|No such file)')
@@ -103,6 +155,10 @@ def reason(text):
         if _ERROR_LINE.search(line):
             return line
     return lines[-1] if lines else 'no message in the log'
+
+
+def reason_or_none(text):
+    return reason(text) if text.strip() else None
 
 
 class Logs:
@@ -130,172 +186,174 @@ class Logs:
         return '\n'.join(out)
 
 
-class Control(zdctl.ZDCmd):
+class Server:
+    """What the control script knows of its server, from the build.
 
-    def __init__(self, options, config):
+    config is the dictionary the recipe wrote into the script: name,
+    address, address_str, tls, logs, and (since 4.0) socket, stop_timeout,
+    start_timeout and, where nothing in zdaemon.conf needs zdctl itself
+    (a user to switch to, a start test program...), spawn: the runner
+    settings the daemon manager needs to spawn runzeo at once.
+    """
+
+    def __init__(self, config):
         self.config = config
         address = config['address']
         self.address = address if isinstance(address, str) else tuple(
             address)
         self.label = config.get('name', 'server')
-        zdctl.ZDCmd.__init__(self, options)
-
-    # zdctl's own waits (in whole seconds) are replaced by ours; the
-    # inherited do_start calls awhile after spawning the manager.
-    def awhile(self, cond, msg):
-        pass
-
-    def stop_timeout(self):
-        runner = getattr(self.options.configroot, 'runner', None)
-        return getattr(runner, 'stop_timeout', None) or 300
+        self.socket = config.get('socket')
+        self.stop_timeout = config.get('stop_timeout', 300)
+        self.start_timeout = config.get('start_timeout', 300)
 
     def serving(self):
         return probe(self.address, tls=self.config.get('tls'))
 
-    def manager_gone(self):
-        return not self.get_status()
+    def status(self):
+        return query(self.socket)
 
-    def do_start(self, arg):
-        self.get_status()
-        if self.zd_pid and self.serving():
-            print('%s: already serving on %s (pid %s)' % (
-                self.label, self.config['address_str'], self.zd_pid))
+    def say_serving(self, pid):
+        print('%s: serving on %s (pid %s)' % (
+            self.label, self.config['address_str'], pid))
+
+    # -- status ---------------------------------------------------------------
+
+    def do_status(self):
+        status = self.status()
+        pid = int(status['application']) if status else 0
+        if not status:
+            print('%s: not running' % self.label)
+        elif not pid:
+            print('%s: not running (the daemon manager is up, the server'
+                  ' is not)' % self.label)
+        elif self.serving():
+            self.say_serving(pid)
             return 0
-        logs = Logs(self.config.get('logs', ()))
-        zdctl.ZDCmd.do_start(self, arg)
-        if not self.options.daemon:
-            return 0
-        return self.wait_serving(logs)
+        else:
+            print('%s: running (pid %s) but not answering on %s' % (
+                self.label, pid, self.config['address_str']))
+        return 3
 
-    def wait_serving(self, logs):
-        deadline = time.monotonic() + self.options.start_timeout
-        appears = time.monotonic() + MANAGER_APPEARS
-        pid = manager_seen = None
-        while time.monotonic() < deadline:
-            self.get_status()
-            if self.zd_up:
-                manager_seen = True
-                if self.zd_pid and pid is None:
-                    pid = self.zd_pid
-                if pid and self.zd_pid != pid:
-                    return self.start_failed(logs, 'the server exited')
-                if not self.zd_pid and (
-                        pid or not self.zd_should_be_up
-                        or 'backoff=0\n' not in self.zd_status):
-                    return self.start_failed(logs, 'the server exited')
-                if pid and self.serving():
-                    print('%s: serving on %s (pid %s)' % (
-                        self.label, self.config['address_str'], pid))
-                    return 0
-            elif manager_seen or time.monotonic() > appears:
-                return self.start_failed(logs, 'the daemon manager exited')
-            time.sleep(POLL)
-        print('%s: not serving on %s after %s seconds (start-timeout);'
-              ' the server is still starting' % (
-                  self.label, self.config['address_str'],
-                  self.options.start_timeout), file=sys.stderr)
-        return 1
+    # -- stop -----------------------------------------------------------------
 
-    def start_failed(self, logs, what):
-        # Do not leave zdaemon restarting a server that cannot start.
-        if self.get_status():
-            self.send_action('stop')
-            wait_for(self.manager_gone, self.stop_timeout() + 30)
-        text = wait_for(lambda: reason_or_none(logs.new_text()), 1)
-        print('%s: start failed, %s: %s' % (
-            self.label, what, text or 'no message in the log (%s)'
-            % ', '.join(logs.offsets)), file=sys.stderr)
-        return 1
-
-    def do_stop(self, arg):
-        self.get_status()
-        if not self.zd_up:
+    def do_stop(self):
+        status = self.status()
+        if not status:
             print('%s: not running' % self.label)
             return 0
-        pid = self.zd_pid
-        self.send_action('stop')
-        # zdrun exits once the server process is reaped.
-        limit = self.stop_timeout() + 30
-        if not wait_for(self.manager_gone, limit):
+        pid = int(status['application'])
+        manager = int(status.get('manager') or 0)
+        send(self.socket, 'stop')
+        # zdrun exits once the server process is reaped, and unlinks its
+        # socket just before.
+        limit = self.stop_timeout + 30
+        if manager:
+            gone = wait_for(lambda: not alive(manager), limit)
+        else:
+            gone = wait_for(lambda: not self.status(), limit)
+        if not gone:
             print('%s: still running after %s seconds' % (self.label, limit),
                   file=sys.stderr)
             return 1
         print('%s: stopped%s' % (self.label, ' (pid %s)' % pid if pid else ''))
         return 0
 
-    def do_restart(self, arg):
-        result = self.do_stop(arg)
-        if result:
-            return result
-        return self.do_start(arg)
+    # -- start ----------------------------------------------------------------
 
-    def do_wait(self, arg):
-        wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
-        return self.do_status()
+    def do_start(self):
+        """Start through the fast path; None where zdctl must do it (a
+        manager is up already, or zdaemon.conf needs zdctl)."""
+        spawn = self.config.get('spawn')
+        if not spawn or self.status():
+            return None
+        from zc.zodbrecipes import manager
+        logs = Logs(self.config.get('logs', ()))
+        try:
+            launched = manager.launch(spawn)
+        except manager.Taken:
+            return None  # another start won the race: zdctl's way
+        except OSError as e:
+            print('%s: start failed: %s' % (self.label, e), file=sys.stderr)
+            return 1
+        child, pid, self.ready = launched
+        try:
+            return self.wait_serving(logs, child, pid)
+        finally:
+            self.release()
 
-    def do_status(self, arg=''):
-        if arg not in ('', '-l'):
-            print('status takes no argument but -l')
-            return 2
-        self.get_status()
-        if not self.zd_up:
-            print('%s: not running' % self.label)
-            result = 3
-        elif not self.zd_pid:
-            print('%s: not running (the daemon manager is up, the server'
-                  ' is not)' % self.label)
-            result = 3
-        elif self.serving():
-            print('%s: serving on %s (pid %s)' % (
-                self.label, self.config['address_str'], self.zd_pid))
-            result = 0
-        else:
-            print('%s: running (pid %s) but not answering on %s' % (
-                self.label, self.zd_pid, self.config['address_str']))
-            result = 3
-        if arg == '-l' and self.zd_status:
-            print(self.zd_status)
-        return result
+    ready = None
 
-    def do_logreopen(self, arg):
-        self.get_status()
-        if not self.zd_up:
-            print('%s: not running' % self.label)
-            return 0
-        self.send_action('reopen_transcript')
-        if self.zd_pid:
-            os.kill(self.zd_pid, 12)  # SIGUSR2: runzeo reopens its logs
-        return 0
+    def release(self):
+        """Let a manager we launched load zdaemon (manager.GRACE)."""
+        if self.ready is not None:
+            os.close(self.ready)
+            self.ready = None
 
-    def do_show(self, arg):
-        if arg == 'address':
-            print(self.config['address_str'])
-            return 0
-        return zdctl.ZDCmd.do_show(self, arg)
+    def wait_serving(self, logs, child, pid):
+        if not pid:
+            os.waitpid(child, 0)
+            return self.start_failed(logs, 'the server could not be spawned')
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.serving():
+                self.say_serving(pid)
+                return 0
+            if os.waitpid(child, os.WNOHANG)[0]:
+                return self.start_failed(logs, 'the daemon manager exited')
+            if not alive(pid):
+                return self.start_failed(logs, 'the server exited')
+            time.sleep(POLL)
+        print('%s: not serving on %s after %s seconds (start-timeout);'
+              ' the server is still starting' % (
+                  self.label, self.config['address_str'],
+                  self.start_timeout), file=sys.stderr)
+        return 1
 
-    def default(self, line):
-        print('%s: unknown command %r; use start, stop, restart, status,'
-              ' fg, logtail, logreopen, reopen_transcript, kill or show'
-              % (self.label, line.split()[0]), file=sys.stderr)
-        return 2
+    def start_failed(self, logs, what):
+        self.release()
+        # Do not leave zdaemon restarting a server that cannot start.
+        if self.status():
+            send(self.socket, 'stop')
+            wait_for(lambda: not self.status(), self.stop_timeout + 30)
+        text = wait_for(lambda: reason_or_none(logs.new_text()), 1)
+        print('%s: start failed, %s: %s' % (
+            self.label, what, text or 'no message in the log (%s)'
+            % ', '.join(logs.offsets)), file=sys.stderr)
+        return 1
 
 
-def reason_or_none(text):
-    return reason(text) if text.strip() else None
+FAST = ('start', 'stop', 'restart', 'status')
 
 
 def main(config, args=None):
     if args is None:
         args = sys.argv[1:]
     if os.environ.get('DAEMON_MANAGER_MODE'):
-        # We were spawned by do_start to be the daemon manager (zdrun).
+        # We were spawned by zdctl's start to be the daemon manager (zdrun).
+        from zdaemon import zdctl
         return zdctl.main(args)
     if not args:
         print('usage: %s {start|stop|restart|status|fg|logtail|logreopen|'
               'reopen_transcript|kill|show}' % os.path.basename(sys.argv[0]),
               file=sys.stderr)
         sys.exit(2)
-    options = zdctl.ZDCtlOptions()
-    options.realize(['-C', config['zdaemon_conf']] + list(args))
-    control = Control(options, config)
-    sys.exit(control.onecmd(' '.join(options.args)) or 0)
+    if len(args) == 1 and args[0] in FAST and config.get('socket'):
+        server = Server(config)
+        command = args[0]
+        result = None
+        if command == 'status':
+            result = server.do_status()
+        elif command == 'stop':
+            result = server.do_stop()
+        else:
+            if command == 'restart':
+                result = server.do_stop()
+                if result:
+                    sys.exit(result)
+            result = server.do_start()
+            if result is None:
+                args = ['start']  # zdctl's start, below
+        if result is not None:
+            sys.exit(result)
+    from zc.zodbrecipes import zdcontrol
+    sys.exit(zdcontrol.main(config, args))

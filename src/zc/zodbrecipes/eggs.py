@@ -1,17 +1,96 @@
-"""Working sets for generated scripts, resolved as zc.recipe.egg does."""
-import zc.buildout
-import zc.recipe.egg
+"""Working sets and the scripts that run in them.
+
+A working set is resolved the way zc.recipe.egg resolves one (offline,
+newest, index, find-links and versions are respected), once per buildout
+run for each list of requirements: zc.recipe.egg keeps a cache too, but
+hands out a deep copy of the working set every time, which costs more
+than the resolution itself when a buildout has many server parts.  The
+recipes only read their working sets.
+
+Scripts are written the way zc.buildout writes them (a ``sys.path`` list,
+then a call of the entry point), from a path list computed once per
+working set, and only when their text changed.
+"""
+import logging
+import os
+import sys
+
+from zc.buildout import UserError
+
+from zc.zodbrecipes import files
+
+logger = logging.getLogger('zc.buildout.easy_install')
+
+_CACHE = '_zc_zodbrecipes_working_sets'
 
 
 def working_set(buildout, opt, option, requirements):
-    """The working set for requirements, installing what is missing the way
-    zc.recipe.egg does (respecting offline, newest, index, find-links and
-    versions); errors name the part's option."""
-    try:
-        egg = zc.recipe.egg.Egg(buildout, opt.part,
-                                {'eggs': '\n'.join(requirements)})
-        return egg.working_set()[1]
-    except zc.buildout.UserError as e:
-        raise opt.error(option, e)
-    except Exception as e:
-        raise opt.error(option, '%s: %s' % (type(e).__name__, e))
+    """The working set for requirements; errors name the part's option."""
+    section = buildout['buildout']
+    key = (tuple(requirements),) + tuple(section.get(k) for k in (
+        'eggs-directory', 'develop-eggs-directory', 'offline', 'newest',
+        'find-links', 'index', 'allow-hosts', 'allow-unknown-extras'))
+    cache = getattr(buildout, _CACHE, None)
+    if cache is None:
+        cache = {}
+        setattr(buildout, _CACHE, cache)
+    if key not in cache:
+        import zc.recipe.egg
+        try:
+            egg = zc.recipe.egg.Egg(buildout, opt.part,
+                                    {'eggs': '\n'.join(requirements)})
+            ws = egg.working_set()[1]
+        except UserError as e:
+            raise opt.error(option, e)
+        except Exception as e:
+            raise opt.error(option, '%s: %s' % (type(e).__name__, e))
+        cache[key] = ws, _script_path(ws)
+    return cache[key][0]
+
+
+def _script_path(ws):
+    """sys.path entries for scripts of ws, as zc.buildout computes them
+    (distribution locations, then paths from their .pth files)."""
+    from zc.buildout.utils import get_pth_paths
+    path = [dist.location for dist in ws]
+    for location in list(path):
+        for p in get_pth_paths(location):
+            if p not in path:
+                path.append(p)
+    unique = []
+    for p in path:
+        if p not in unique:
+            unique.append(p)
+    return [os.path.realpath(p) for p in unique]
+
+
+def script_path(buildout, ws):
+    for cached, path in getattr(buildout, _CACHE, {}).values():
+        if cached is ws:
+            return path
+    return _script_path(ws)
+
+
+SCRIPT = '''\
+#!{python}
+
+import sys
+sys.path[0:0] = [
+{path}  ]
+
+import {module}
+
+if __name__ == '__main__':
+    sys.exit({module}.{function}({arguments}))
+'''
+
+
+def script(buildout, ws, path, module, function, arguments=''):
+    """Write the script at path (if its text changed); return path."""
+    text = SCRIPT.format(
+        python=sys.executable, module=module, function=function,
+        arguments=arguments,
+        path=''.join('  %r,\n' % p for p in script_path(buildout, ws)))
+    if files.write(path, text, 0o755):
+        logger.info('Generated script %r.', path)
+    return path

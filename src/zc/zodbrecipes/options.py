@@ -129,7 +129,8 @@ class Address:
         return 'Address(%r)' % str(self)
 
 
-_HOST = re.compile(r'[A-Za-z0-9._-]+\Z')
+# Not starting with "-": zeopack would read the host as an option.
+_HOST = re.compile(r'[A-Za-z0-9_][A-Za-z0-9._-]*\Z')
 
 
 def port(value):
@@ -239,6 +240,32 @@ def byte_size(value):
     if unit == 'T':
         return '%dGB' % (int(number) * 1024)
     return number + _ZCONFIG_UNITS[unit]
+
+
+# Characters no requirement needs (version specifiers use <>=!~,.*[]()).
+_REQUIREMENT_BAD = re.compile(r'[\'"\\`$;|&#]')
+
+
+def requirements(value):
+    """Distribution requirements (``eggs``), separated by white space."""
+    try:
+        import pkg_resources  # zc.buildout's copy
+    except ImportError:
+        pkg_resources = None
+    result = []
+    for word in value.split():
+        m = _REQUIREMENT_BAD.search(word)
+        if m:
+            raise OptionError('%r is not a requirement (it contains %r)'
+                              % (word, m.group()))
+        if pkg_resources is not None:
+            try:
+                pkg_resources.Requirement.parse(word)
+            except Exception as e:
+                raise OptionError('%r is not a requirement: %s' % (
+                    word, (str(e).splitlines() or [''])[0]))
+        result.append(word)
+    return result
 
 
 def existing_path(value, base):

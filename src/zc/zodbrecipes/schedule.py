@@ -109,9 +109,10 @@ DOW = Field('weekday', 0, 7, WEEKDAYS + ('sun',))
 FIELDS = (MINUTE, HOUR, DOM, MONTH, DOW)
 
 # What we accept in MAILTO: plain addresses, nothing a shell, cron or mail
-# header would read specially.
+# header would read specially, and no leading "-" (cron hands the address
+# to sendmail as an argument).
 _EMAIL = re.compile(
-    r'[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*'
+    r'[A-Za-z0-9_+][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*'
     r'@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\Z')
 
 

@@ -8,16 +8,17 @@ previous installation (and a running server) is still untouched.
 """
 import logging
 import os
-import socket
 import sys
 
 import zc.buildout
 import zc.buildout.easy_install
 
+from zc.zodbrecipes import ctl
 from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import schedule as schedules
+from zc.zodbrecipes import stamps
 from zc.zodbrecipes import zconf
 from zc.zodbrecipes.render import backup as render_backup
 from zc.zodbrecipes.render import cron
@@ -152,6 +153,28 @@ class Recipe:
 
     def __init__(self, buildout, name, options):
         self.buildout, self.part, self.options = buildout, name, options
+        given = {k: v for k, v in options.items() if not k.startswith('__')}
+        self.given = given
+        self.stamp = stamps.Stamp(
+            buildout, name, given, [given['deployment']]
+            if 'deployment' in given else [])
+        if any('%include' in given.get(k, '')
+               for k in ('zeo.conf', 'zdaemon.conf')):
+            self.stamp.key = None  # what it includes may have changed
+        self.recorded = self.stamp.load()
+        if self.recorded is not None:
+            # Built from the same options, code and eggs before: publish
+            # what that build published; install checks its files.
+            options.update(self.recorded['published'])
+            for option, path in self.recorded['private_keys']:
+                check_private_key(parse.Options(name, options), option, path)
+            return
+        self.compute()
+
+    def compute(self):
+        buildout, name, options = self.buildout, self.part, self.options
+        self.recorded = None
+        self.private_keys = []
         opt = self.opt = parse.Options(name, options)
         try:
             parse.name(name)
@@ -165,10 +188,7 @@ class Recipe:
             layout = Layout(buildout, self.name)
         self.layout = layout
         base = layout.directory
-        self.eggs = opt.get('eggs', lambda v: v.split(), [])
-        for egg in self.eggs:
-            if any(c in egg for c in '\'"\\`$;'):
-                raise opt.error('eggs', '%r is not a requirement' % egg)
+        self.eggs = opt.get('eggs', parse.requirements, [])
         self.shell_script = opt.get('shell-script', parse.boolean, False)
         self.user = opt.get('effective-user', parse.name, layout.user)
         self.group = _group(opt, self.user)
@@ -204,6 +224,7 @@ class Recipe:
         self.zdaemon_conf_text = zdaemon_text
         self.transcript = zd.runner.transcript or layout.transcript
         self.socket = zd.runner.socket_name
+        self.runner = runner_settings(zd, layout.zdaemon_conf)
 
         options['address'] = str(self.address)
         options['zeo-conf'] = layout.zeo_conf
@@ -224,6 +245,12 @@ class Recipe:
         self.files = self.render_files()
         for kind, path in self.files_by_kind.items():
             options[kind] = path
+        self.published = {k: v for k, v in options.items()
+                          if not k.startswith('__') and self.given.get(k) != v}
+
+    def check_key(self, option, path):
+        check_private_key(self.opt, option, path)
+        self.private_keys.append((option, path))
 
     # -- parsing and rendering ---------------------------------------------
 
@@ -316,7 +343,7 @@ class Recipe:
                           ('ssl-authenticate', auth)):
             if p and not os.path.exists(p):
                 raise opt.error(option, '%s does not exist' % p)
-        check_private_key(opt, 'ssl-key' if key else 'ssl-certificate',
+        self.check_key('ssl-key' if key else 'ssl-certificate',
                           key or cert)
         keys = [('certificate', cert)]
         if key:
@@ -398,6 +425,10 @@ class Recipe:
                     self.logs.append(p)
         self.pid_file = config.zeo.pid_filename
         self.tls = bool(getattr(config.zeo, 'ssl', None))
+        if self.tls and 'zeo.conf' in self.options:
+            for key in _tls_key_files(self.zeo_conf_text,
+                                      self.layout.directory):
+                self.check_key('zeo.conf', key)
 
     # -- pack, backup, rc script, logrotate, systemd, supervisor ----------
 
@@ -584,23 +615,17 @@ class Recipe:
     # -- installation -------------------------------------------------------
 
     def install(self):
+        if self.recorded is not None:
+            if self.stamp.intact(self.recorded):
+                for d, mode, owner in self.recorded['directories']:
+                    files.makedirs(d, mode, owner and tuple(owner))
+                return [f[0] for f in self.recorded['files']] + [
+                    self.stamp.path]
+            self.compute()  # a file changed: build it all again
         layout = self.layout
-        owner = _owner(self.user)
-        for d in (layout.etc, layout.bin, layout.scripts):
-            files.makedirs(d)
-        for path in self.files:
-            files.makedirs(os.path.dirname(path))
-        for d in (layout.run, layout.log, os.path.dirname(self.transcript),
-                  os.path.dirname(self.socket)):
-            files.makedirs(d, owner=owner)
-        for s in self.storages:
-            if s.path:
-                files.makedirs(os.path.dirname(s.path), owner=owner)
-            if s.blob_dir:
-                files.makedirs(s.blob_dir, 0o700, owner=owner)
-        for p in self.logs + ([self.pid_file] if self.pid_file else []):
-            files.makedirs(os.path.dirname(p), owner=owner)
-
+        directories = self.directories()
+        for d, mode, owner in directories:
+            files.makedirs(d, mode, owner)
         files.write(layout.zeo_conf, self.zeo_conf_text)
         files.write(layout.zdaemon_conf, self.zdaemon_conf_text)
         installed = [layout.zeo_conf, layout.zdaemon_conf]
@@ -608,7 +633,31 @@ class Recipe:
         for path, (text, mode) in self.files.items():
             files.write(path, text, mode)
             installed.append(path)
-        return installed
+        return installed + self.stamp.save(
+            self.published, installed, directories, self.private_keys)
+
+    def directories(self):
+        """(path, mode, owner) of the directories the part needs."""
+        layout = self.layout
+        owner = _owner(self.user)
+        found = [(d, None, None) for d in (
+            layout.etc, layout.bin, layout.scripts)]
+        found += [(os.path.dirname(p), None, None) for p in self.files]
+        found += [(d, None, owner) for d in (
+            layout.run, layout.log, os.path.dirname(self.transcript),
+            os.path.dirname(self.socket))]
+        for s in self.storages:
+            if s.path:
+                found.append((os.path.dirname(s.path), None, owner))
+            if s.blob_dir:
+                found.append((s.blob_dir, 0o700, owner))
+        found += [(os.path.dirname(p), None, owner) for p in self.logs + (
+            [self.pid_file] if self.pid_file else [])]
+        unique = []
+        for d in found:
+            if d not in unique:
+                unique.append(d)
+        return unique
 
     update = install
 
@@ -622,10 +671,9 @@ class Recipe:
         for given, default, module in wanted:
             if given and os.path.exists(given):
                 continue  # the user's own script
-            path = self.script_path(given, default)
-            generated += zc.buildout.easy_install.scripts(
-                [(os.path.basename(path), module, 'main')], self.working_set,
-                sys.executable, os.path.dirname(path))
+            generated.append(eggs.script(
+                self.buildout, self.working_set,
+                self.script_path(given, default), module, 'main'))
         config = dict(
             name=self.name,
             zdaemon_conf=layout.zdaemon_conf,
@@ -633,21 +681,42 @@ class Recipe:
             address_str=str(self.address),
             tls=self.tls,
             logs=[self.transcript] + self.logs,
-        )
+            **self.runner)
         if self.shell_script:
-            generated += zc.buildout.easy_install.scripts(
-                [('ctl', 'zc.zodbrecipes.ctl', 'main')], self.working_set,
-                sys.executable, layout.scripts, arguments=repr(config))
+            generated.append(eggs.script(
+                self.buildout, self.working_set, self.ctl_path,
+                'zc.zodbrecipes.ctl', 'main', repr(config)))
             if not layout.deployment:  # else the LSB script, rendered
                 files.write(layout.control, '#!/bin/sh\nexec %s "$@"\n'
                             % quoting.sh_quoted(self.ctl_path), 0o755)
                 generated.append(layout.control)
         else:
-            generated += zc.buildout.easy_install.scripts(
-                [(os.path.basename(layout.control), 'zc.zodbrecipes.ctl',
-                  'main')], self.working_set, sys.executable,
-                os.path.dirname(layout.control), arguments=repr(config))
+            generated.append(eggs.script(
+                self.buildout, self.working_set, layout.control,
+                'zc.zodbrecipes.ctl', 'main', repr(config)))
         return generated
+
+
+def runner_settings(zd, path):
+    """What the control script needs of the validated zdaemon.conf: the
+    socket and timeouts, and the settings under which the daemon manager
+    can spawn runzeo before loading zdaemon (see manager.py), unless the
+    configuration asks for what only zdctl does."""
+    r = zd.runner
+    settings = dict(socket=r.socket_name, stop_timeout=r.stop_timeout or 300,
+                    start_timeout=r.start_timeout or 300)
+    env = getattr(zd, 'environment', None)
+    env = getattr(env, 'mapping', None) or {}
+    paths = [r.socket_name, r.transcript, r.program[0]] + (
+        [r.directory] if r.directory else [])
+    if (r.daemon and not r.start_test_program and not r.zdrun
+            and not r.python and all(os.path.isabs(p) for p in paths)):
+        settings['spawn'] = dict(
+            config=path, program=list(r.program), directory=r.directory,
+            socket=r.socket_name, transcript=r.transcript,
+            umask=r.umask if r.umask is not None else 0o22, user=r.user,
+            environment=dict(env))
+    return settings
 
 
 def check_private_key(opt, option, path):
@@ -657,6 +726,42 @@ def check_private_key(opt, option, path):
         raise opt.error(option, '%s is readable by group or others (mode %s):'
                         ' a TLS private key must be private (chmod 600)'
                         % (path, oct(mode & 0o777)))
+
+
+def _tls_key_files(text, base):
+    """The existing private key files named by the <ssl> sections of a
+    zeo.conf text (the certificate, when a section has no key)."""
+    import io
+    import ZConfig
+    import ZConfig.cfgparser
+    import ZConfig.schemaless
+
+    class Parser(ZConfig.schemaless.Parser):
+        handle_define = ZConfig.cfgparser.ZConfigParser.handle_define
+
+    class Context(ZConfig.schemaless.Context):
+        def includeConfiguration(self, section, url, defines):
+            pass  # an %include-d file is checked by ZConfig only
+
+    context = Context()
+    try:
+        Parser(ZConfig.schemaless.Resource(io.StringIO(text), ''),
+               context).parse(context.top)
+    except ZConfig.ConfigurationError:
+        return []
+    found = []
+
+    def walk(section):
+        for sub in section.sections:
+            if sub.type == 'ssl':
+                keys = {k.lower(): v for k, v in sub.items()}
+                path = (keys.get('key') or keys.get('certificate') or [''])[0]
+                path = path and os.path.join(base, path)
+                if path and os.path.exists(path):
+                    found.append(path)
+            walk(sub)
+    walk(context.top)
+    return found
 
 
 def _renderer(function):
@@ -723,7 +828,7 @@ def _owner(user):
 
 def uninstall(name, options):
     """Warn when the part goes away while its server is running."""
-    status = _zdaemon_status(options.get('socket-name') or '')
+    status = ctl.query(options.get('socket-name') or '', timeout=2)
     if status:
         pid = status.get('application', '0')
         logger.warning(
@@ -733,26 +838,3 @@ def uninstall(name, options):
             ' (or restart it with the new control script when the part is'
             ' being reinstalled).', name, status.get('manager', '?'), pid,
             status.get('manager', '?'))
-
-
-def _zdaemon_status(sock):
-    if not sock:
-        return None
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(2)
-    try:
-        s.connect(sock)
-        s.sendall(b'status\n')
-        s.shutdown(socket.SHUT_WR)
-        data = b''
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return dict(line.split('=', 1) for line in data.decode().splitlines()
-                if '=' in line)

@@ -12,9 +12,8 @@ import sys
 import urllib.parse
 import urllib.request
 
-import ZConfig
-import ZConfig.datatypes
-import ZConfig.loader
+# ZConfig is imported where it is used: a no-op buildout run whose parts
+# are unchanged (see stamps.py) does not need it.
 
 
 def quote(value):
@@ -123,6 +122,8 @@ def schema(path):
     try:
         return _schemas[path]
     except KeyError:
+        import ZConfig.datatypes
+        import ZConfig.loader
         stock = ZConfig.datatypes.stock_datatypes.copy()
         stock['existing-dirpath'] = _lenient_dirpath
         registry = ZConfig.datatypes.Registry(stock)
@@ -180,6 +181,7 @@ def load(schema, text, path, extra_path=()):
     ``extra_path`` holds sys.path entries under which ``%import``-ed
     packages resolve (the environment the server will run in).
     """
+    import ZConfig
     added = [p for p in extra_path if p not in sys.path]
     sys.path[:0] = added
     url = _file_url(path)

@@ -23,11 +23,14 @@ import zc.buildout.testing
 import zope.testing.renormalizing
 
 from zc.zodbrecipes import ctl
-from zc.zodbrecipes.server import _zdaemon_status as zdaemon_status
 
 
 here = os.path.dirname(os.path.abspath(__file__))
 package = os.path.dirname(here)
+
+
+zdaemon_status = ctl.query
+_alive = ctl.alive
 
 
 def free_port(host='127.0.0.1'):
@@ -53,6 +56,12 @@ def run(command, env=None, timeout=600):
     print(out, end='' if out.endswith('\n') or not out else '\n')
     if p.returncode:
         print('(exit status %s)' % p.returncode)
+
+
+def read_file(*path, mode='r'):
+    """The content of a file (path parts are joined)."""
+    with open(os.path.join(*path), mode) as f:
+        return f.read()
 
 
 def _address(address):
@@ -108,7 +117,7 @@ def stop_servers(directory):
                 continue
             if not is_sock:
                 continue
-            status = zdaemon_status(path)
+            status = zdaemon_status(path, timeout=2)
             if not status:
                 continue
             pids = [int(status.get(k, 0)) for k in ('application', 'manager')]
@@ -119,29 +128,14 @@ def stop_servers(directory):
                     except OSError:
                         pass
             try:
-                wait_until(lambda: not any(_alive(p) for p in pids if p),
+                wait_until(lambda: not any(ctl.alive(p) for p in pids if p),
                            30, what='processes %s to stop' % pids)
             except AssertionError:
                 for pid in pids:
-                    if pid and _alive(pid):
+                    if pid and ctl.alive(pid):
                         os.kill(pid, signal.SIGKILL)
             stopped += 1
     return stopped
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 # -- set-up --------------------------------------------------------------------
@@ -163,7 +157,9 @@ def setUp(test):
     globs = test.globs
     sample = globs['sample_buildout']
     base = os.path.dirname(sample)
-    globs['register_teardown'](lambda: stop_servers(base))
+    # Before buildoutTearDown's own clean-ups remove the directories that
+    # hold the zdaemon sockets stop_servers finds the servers by.
+    globs['__tear_downs'].insert(0, lambda: stop_servers(base))
     # The sample buildouts' own scripts need not warn that the zc
     # namespace is spread over several directories.
     os.environ['PYTHONWARNINGS'] = 'ignore::UserWarning'
@@ -181,7 +177,7 @@ def setUp(test):
                     % eggs)
     zc.buildout.testing.install_develop('zc.zodbrecipes', test)
     globs.update(
-        free_port=free_port, run=run,
+        free_port=free_port, run=run, read_file=read_file,
         commit=commit, read=read, open_db=open_db, wait_until=wait_until,
         stop_servers=stop_servers, shutil=shutil, glob=glob, re=re,
         sys=sys,

@@ -1,0 +1,127 @@
+"""The control script's commands beyond the fast paths of ctl: zdaemon's
+zdctl, with waits that mean something (see ctl for what they are).
+
+Importing zdaemon costs a tenth of a second or more; ctl imports this
+module only for the commands it does not handle itself.
+"""
+import os
+import sys
+import time
+
+from zdaemon import zdctl
+
+from zc.zodbrecipes import ctl
+
+
+class Control(zdctl.ZDCmd):
+
+    def __init__(self, options, config):
+        runner = getattr(options.configroot, 'runner', None)
+        # What the script was built with, else what zdaemon.conf says.
+        config = dict(config)
+        config.setdefault('socket', options.sockname)
+        config.setdefault('stop_timeout',
+                          getattr(runner, 'stop_timeout', None) or 300)
+        config['start_timeout'] = options.start_timeout
+        self.server = ctl.Server(config)
+        self.config = config
+        self.label = self.server.label
+        zdctl.ZDCmd.__init__(self, options)
+
+    # zdctl's own waits (in whole seconds) are replaced by ours; the
+    # inherited do_start calls awhile after spawning the manager.
+    def awhile(self, cond, msg):
+        pass
+
+    def do_start(self, arg):
+        self.get_status()
+        if self.zd_pid and self.server.serving():
+            print('%s: already serving on %s (pid %s)' % (
+                self.label, self.config['address_str'], self.zd_pid))
+            return 0
+        logs = ctl.Logs(self.config.get('logs', ()))
+        zdctl.ZDCmd.do_start(self, arg)
+        if not self.options.daemon:
+            return 0
+        return self.wait_serving(logs)
+
+    def wait_serving(self, logs):
+        deadline = time.monotonic() + self.options.start_timeout
+        appears = time.monotonic() + ctl.MANAGER_APPEARS
+        pid = manager_seen = None
+        while time.monotonic() < deadline:
+            self.get_status()
+            if self.zd_up:
+                manager_seen = True
+                if self.zd_pid and pid is None:
+                    pid = self.zd_pid
+                if pid and self.zd_pid != pid:
+                    return self.server.start_failed(logs, 'the server exited')
+                if not self.zd_pid and (
+                        pid or not self.zd_should_be_up
+                        or 'backoff=0\n' not in self.zd_status):
+                    return self.server.start_failed(logs, 'the server exited')
+                if pid and self.server.serving():
+                    self.server.say_serving(pid)
+                    return 0
+            elif manager_seen or time.monotonic() > appears:
+                return self.server.start_failed(
+                    logs, 'the daemon manager exited')
+            time.sleep(ctl.POLL)
+        print('%s: not serving on %s after %s seconds (start-timeout);'
+              ' the server is still starting' % (
+                  self.label, self.config['address_str'],
+                  self.options.start_timeout), file=sys.stderr)
+        return 1
+
+    def do_stop(self, arg):
+        return self.server.do_stop()
+
+    def do_restart(self, arg):
+        result = self.do_stop(arg)
+        if result:
+            return result
+        return self.do_start(arg)
+
+    def do_wait(self, arg):
+        ctl.wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
+        return self.do_status()
+
+    def do_status(self, arg=''):
+        if arg not in ('', '-l'):
+            print('status takes no argument but -l')
+            return 2
+        result = self.server.do_status()
+        self.get_status()
+        if arg == '-l' and self.zd_status:
+            print(self.zd_status)
+        return result
+
+    def do_logreopen(self, arg):
+        self.get_status()
+        if not self.zd_up:
+            print('%s: not running' % self.label)
+            return 0
+        self.send_action('reopen_transcript')
+        if self.zd_pid:
+            os.kill(self.zd_pid, 12)  # SIGUSR2: runzeo reopens its logs
+        return 0
+
+    def do_show(self, arg):
+        if arg == 'address':
+            print(self.config['address_str'])
+            return 0
+        return zdctl.ZDCmd.do_show(self, arg)
+
+    def default(self, line):
+        print('%s: unknown command %r; use start, stop, restart, status,'
+              ' fg, logtail, logreopen, reopen_transcript, kill or show'
+              % (self.label, line.split()[0]), file=sys.stderr)
+        return 2
+
+
+def main(config, args):
+    options = zdctl.ZDCtlOptions()
+    options.realize(['-C', config['zdaemon_conf']] + list(args))
+    control = Control(options, config)
+    return control.onecmd(' '.join(options.args)) or 0
