@@ -43,8 +43,10 @@ def makedirs(path, mode=None, owner=None):
     """Create a directory (and parents) if missing.
 
     ``mode`` is applied to the directory itself when it is created (and
-    tightened, never loosened, when it exists).  ``owner`` is a (uid, gid)
-    pair applied to the directories this call creates.
+    tightened, never loosened, when it exists); other directories it
+    creates are 0755 whatever the umask, so that nobody else can replace
+    what the part writes into them.  ``owner`` is a (uid, gid) pair applied
+    to the directories this call creates.
     """
     if os.path.isdir(path):
         if mode is not None:
@@ -56,7 +58,6 @@ def makedirs(path, mode=None, owner=None):
     if parent and parent != path:
         makedirs(parent, owner=owner)
     os.mkdir(path)
-    if mode is not None:
-        os.chmod(path, mode)
+    os.chmod(path, 0o755 if mode is None else mode)
     if owner is not None and os.geteuid() == 0:
         os.chown(path, *owner)
