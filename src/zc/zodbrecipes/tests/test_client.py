@@ -72,7 +72,8 @@ def encrypt_key(source, destination, password):
     from cryptography.hazmat.primitives import serialization
     with open(source, 'rb') as f:
         key = serialization.load_pem_private_key(f.read(), None)
-    with open(destination, 'wb') as f:
+    with open(os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                      0o600), 'wb') as f:
         f.write(key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(password.encode())))
@@ -128,7 +129,9 @@ def _save(directory, name, certificate, key=None):
     with open(os.path.join(directory, name + '.pem'), 'wb') as f:
         f.write(certificate.public_bytes(serialization.Encoding.PEM))
     if key is not None:
-        with open(os.path.join(directory, name + '.key'), 'wb') as f:
+        path = os.path.join(directory, name + '.key')
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600), 'wb') as f:
             f.write(key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
