@@ -65,8 +65,13 @@ def claim(path):
 
 
 def _unlink(path):
+    _quietly(os.unlink, path)
+
+
+def _quietly(function, *args):
+    """function(*args), where failing (it is gone already) is fine."""
     try:
-        os.unlink(path)
+        function(*args)
     except OSError:
         pass
 
@@ -112,7 +117,7 @@ def _manager(spawn, sock, report, go):
     keep = (sock.fileno(), report, go)
     for fd in range(3, 256):
         if fd not in keep:
-            _close(fd)
+            _quietly(os.close, fd)
     try:
         os.environ.pop('DAEMON_MANAGER_MODE', None)
         os.environ.update(spawn.get('environment') or {})
@@ -162,13 +167,6 @@ def _manager(spawn, sock, report, go):
         return 1
     daemonizer.run()
     return 0
-
-
-def _close(fd):
-    try:
-        os.close(fd)
-    except OSError:
-        pass
 
 
 def _set_user(user):

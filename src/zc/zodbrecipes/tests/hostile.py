@@ -38,6 +38,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, 'hostile.cfg')
 
 
+class OwnsLayer:
+    """A test case mix-in: zope.testrunner sets up the class's layer;
+    under other runners the class sets it up (and tears it down) itself."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.own_layer = cls.layer.sample is None
+        if cls.own_layer:
+            cls.layer.setUp()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.own_layer:
+            cls.layer.tearDown()
+
+
 class Case:
 
     def __init__(self, name, lineno):

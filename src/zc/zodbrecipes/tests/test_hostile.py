@@ -71,27 +71,22 @@ class Layer:
             shutil.rmtree(cls.pwned_dir, ignore_errors=True)
 
 
-class HostileInput(unittest.TestCase):
+class HostileInput(hostile.OwnsLayer, unittest.TestCase):
 
     layer = Layer
-
-    @classmethod
-    def setUpClass(cls):
-        # zope.testrunner sets the layer up; other runners call this.
-        cls.own_layer = Layer.sample is None
-        if cls.own_layer:
-            Layer.setUp()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.own_layer:
-            Layer.tearDown()
 
     def setUp(self):
         for name in ('base', 'cases', 'sample', 'pwned_dir', 'pwned'):
             setattr(self, name, getattr(Layer, name))
 
     # -- helpers -------------------------------------------------------------
+
+    def executed(self):
+        """Problems if the payload ran (it creates self.pwned)."""
+        if not os.path.exists(self.pwned):
+            return []
+        os.remove(self.pwned)
+        return ['the payload was executed (%s exists)' % self.pwned]
 
     def install_base(self):
         status, output = self.sample.run(hostile.render(self.base))
@@ -195,10 +190,7 @@ class HostileInput(unittest.TestCase):
             payload = self.payload_files()
             if payload:
                 problems.append('the payload is in %s' % ', '.join(payload))
-            if os.path.exists(self.pwned):
-                problems.append('the payload was executed (%s exists)'
-                                % self.pwned)
-                os.remove(self.pwned)
+            problems += self.executed()
             if problems:
                 failures.append(self.report(case, problems, output))
                 if changes or payload:
@@ -223,10 +215,7 @@ class HostileInput(unittest.TestCase):
                 problems.append('buildout failed (exit status %s)' % status)
             else:
                 problems += self.accepted_problems(case)
-            if os.path.exists(self.pwned):
-                problems.append('the payload was executed (%s exists)'
-                                % self.pwned)
-                os.remove(self.pwned)
+            problems += self.executed()
             if problems:
                 failures.append(self.report(case, problems, output))
         if failures:

@@ -78,21 +78,9 @@ class Umask000Layer:
         cls.sample = None
 
 
-class Modes(unittest.TestCase):
+class Modes(hostile.OwnsLayer, unittest.TestCase):
 
     layer = Umask000Layer
-
-    @classmethod
-    def setUpClass(cls):
-        # zope.testrunner sets the layer up; other runners call this.
-        cls.own_layer = Umask000Layer.sample is None
-        if cls.own_layer:
-            Umask000Layer.setUp()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.own_layer:
-            Umask000Layer.tearDown()
 
     def setUp(self):
         layer = Umask000Layer
