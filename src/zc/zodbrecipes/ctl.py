@@ -18,17 +18,19 @@ This module is what the control script imports, and it imports nothing
 heavy: ``start``, ``stop``, ``restart`` and ``status`` talk to zdaemon's
 socket themselves, and ``start`` has the daemon manager (see manager.py)
 spawn runzeo before zdaemon and ZConfig are even imported, so that the
-server comes up about as fast as runzeo started by hand.
+server comes up about as fast as runzeo started by hand.  For the same
+reason it uses the _socket extension rather than the socket module, and
+imports re only to explain a failure: together they would take longer to
+import than the rest of a ``stop``.
 """
+import _socket
 import os
-import re
-import socket
 import struct
 import sys
 import time
 
 
-POLL = 0.01            # seconds between checks while waiting
+POLL = 0.005           # seconds between checks while waiting
 MANAGER_APPEARS = 10   # seconds a freshly spawned manager may take
 
 
@@ -42,15 +44,15 @@ def probe(address, timeout=1.0, tls=False):
     the TLS handshake is the answer.
     """
     if isinstance(address, str):
-        family = socket.AF_UNIX
+        family = _socket.AF_UNIX
     else:
-        family = socket.AF_INET6 if ':' in address[0] else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
+        family = _socket.AF_INET6 if ':' in address[0] else _socket.AF_INET
+    s = _socket.socket(family, _socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(address)
         if tls:
-            return _tls_answers(s)
+            return _tls_answers(s, timeout)
         data = b''
         while len(data) < 5:
             chunk = s.recv(64)
@@ -65,8 +67,11 @@ def probe(address, timeout=1.0, tls=False):
         s.close()
 
 
-def _tls_answers(sock):
+def _tls_answers(sock, timeout):
+    import socket
     import ssl
+    sock = socket.socket(fileno=sock.detach())
+    sock.settimeout(timeout)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -105,16 +110,32 @@ def alive(pid):
         return True  # no /proc: kill(0) is all we can know
 
 
+def wait_gone(pid, timeout):
+    """Wait until process pid has exited; False if it is still there
+    after timeout seconds.  (A pidfd says so the moment it exits.)"""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        return wait_for(lambda: not alive(pid), timeout)
+    try:
+        import select
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
 def send(sock, action, timeout=10):
     """Send a command to zdaemon's socket; its answer, or None."""
     if not sock:
         return None
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(sock)
         s.sendall(action.encode() + b'\n')
-        s.shutdown(socket.SHUT_WR)
+        s.shutdown(_socket.SHUT_WR)
         data = b''
         while True:
             chunk = s.recv(4096)
@@ -138,13 +159,14 @@ def query(sock, timeout=10):
                 if '=' in line)
 
 
-_ERROR_LINE = re.compile(
+_ERROR_LINE = (
     r'(Error|error:|Exception|Errno|Traceback|CRITICAL|FATAL|denied|'
     r'cannot|Cannot|could not|No such file)')
 
 
 def reason(text):
     """The line of a log excerpt that best says why a start failed."""
+    import re
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # The last line of a traceback names the exception; an "Error:" line
     # from runzeo names a configuration problem.
@@ -152,7 +174,7 @@ def reason(text):
         if re.match(r'([\w.]+(Error|Exception)|Error):', line):
             return line
     for line in reversed(lines):
-        if _ERROR_LINE.search(line):
+        if re.search(_ERROR_LINE, line):
             return line
     return lines[-1] if lines else 'no message in the log'
 
@@ -248,7 +270,7 @@ class Server:
         # socket just before.
         limit = self.stop_timeout + 30
         if manager:
-            gone = wait_for(lambda: not alive(manager), limit)
+            gone = wait_gone(manager, limit)
         else:
             gone = wait_for(lambda: not self.status(), limit)
         if not gone:

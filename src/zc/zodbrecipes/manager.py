@@ -18,10 +18,9 @@ where zdaemon.conf asks for what only zdctl does (a start test program,
 another zdrun or Python, daemon off), it writes none and zdctl starts
 the server as before.
 """
+import _socket
 import os
 import select
-import signal
-import socket
 import sys
 import time
 
@@ -41,7 +40,7 @@ def claim(path):
     temp = '%s.%d' % (path, os.getpid())
     for attempt in range(50):
         _unlink(temp)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.bind(temp)
             os.chmod(temp, 0o700)
@@ -97,6 +96,13 @@ def launch(spawn):
             os.close(r)
             os.close(ready)
             status = _manager(spawn, sock, w, go)
+        except SystemExit as e:  # how zdrun ends
+            status = e.code if isinstance(e.code, int) else int(
+                e.code is not None)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.flush()
         finally:
             os._exit(status)
     os.close(w)
@@ -191,6 +197,7 @@ def _set_user(user):
 
 def _give_up(spawn, pid, error):
     """The manager could not be set up: stop runzeo, say why."""
+    import signal
     try:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
@@ -206,6 +213,7 @@ def _give_up(spawn, pid, error):
 
 
 def _Manager(spawn, sock, pid, started, read_from):
+    import socket
     import threading
 
     from zdaemon import zdrun
@@ -218,7 +226,11 @@ def _Manager(spawn, sock, pid, started, read_from):
             proc = self.proc = zdrun.Subprocess(
                 self.options, child_exits=self.child_exits)
             proc.pid, proc.lasttime = pid, started
-            self.mastersocket = sock
+            # zdrun's socket object, for its accept() (claim made an
+            # _socket one, to spare the control script the socket module).
+            self.mastersocket = socket.socket(fileno=sock.detach())
+            self.mastersocket.setblocking(False)
+            self.mastersocket.set_inheritable(True)
             try:
                 self.setsignals()
                 try:  # it may have exited before we listened for it
