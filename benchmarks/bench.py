@@ -43,6 +43,8 @@ ours, direct, then again); medians with min-max:
 8. a no-op buildout run on the 50-part buildout: files under bin/ and
    parts/ whose mtime or content changed (or that appeared or vanished),
    per part; and parts reinstalled (buildout's "Installing sNN." lines).
+9. a no-op buildout run with one server part, and one with none (the same
+   buildout section, no parts; zc.zodbrecipes 3.1's runzeo part stays).
 
 Fairness: every candidate runs under the same Python (this checkout's
 base interpreter), with the same environment less PYTHONDONTWRITEBYTECODE
@@ -831,6 +833,11 @@ def install_phase(cand, one, many, names, results):
         fresh(one)
         t1, _ = cand.buildout(one)
         c1 = cand.cpu
+        # A no-op run with one server part, against one with none.
+        empty = os.path.join(os.path.dirname(one), 'empty')
+        cand.buildout(empty)
+        results.add('noop_empty', cand.key, cand.buildout(empty)[0])
+        results.add('noop1', cand.key, cand.buildout(one)[0])
         fresh(many)
         t50, _ = cand.buildout(many)
         c50 = cand.cpu
@@ -878,6 +885,9 @@ FIGURES = [
     ('noop_reinstalled', '   parts reinstalled by no-op (of 50)', 1, '%g',
      None),
     ('noop_time', '   no-op buildout, 50 parts (s)', 1, '%.2f', None),
+    ('noop1', '9. no-op buildout, 1 server part (s)', 1, '%.3f', None),
+    ('noop_empty', '   no-op buildout, no server part (s)', 1, '%.3f',
+     None),
 ]
 
 
@@ -977,6 +987,10 @@ def targets(table):
     check('install cost per part <= 1/2 of 3.1',
           None if None in (p, q) else p <= q / 2,
           None if None in (p, q) else '%.1f ms vs %.1f ms' % (p, q))
+    n, e = med('noop1', 'ours'), med('noop_empty', 'ours')
+    check('no-op run with 1 part <= 1.1 x with none',
+          None if None in (n, e) else n <= 1.1 * e,
+          None if None in (n, e) else '%.3f vs %.3f (%.2fx)' % (n, e, n / e))
     f, r = med('noop_files', 'ours'), med('noop_reinstalled', 'ours')
     check('no-op: 0 parts reinstalled, 0 files rewritten (50 parts)',
           None if None in (f, r) else f == 0 and r == 0,
@@ -1052,6 +1066,7 @@ def main():
             if cand.key != 'direct':
                 cand.write_buildout(os.path.join(cand.dir, 'one'),
                                     [('s01', install_ports[0])])
+                cand.write_buildout(os.path.join(cand.dir, 'empty'), [])
                 cand.write_buildout(os.path.join(cand.dir, 'many'),
                                     list(zip(names, install_ports)))
 
