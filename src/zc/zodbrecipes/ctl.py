@@ -270,7 +270,7 @@ class Server:
         # socket just before.
         limit = self.stop_timeout + 30
         if manager:
-            gone = wait_gone(manager, limit)
+            gone = self.wait_stopped(manager, pid, limit)
         else:
             gone = wait_for(lambda: not self.status(), limit)
         if not gone:
@@ -279,6 +279,31 @@ class Server:
             return 1
         print('%s: stopped%s' % (self.label, ' (pid %s)' % pid if pid else ''))
         return 0
+
+    RESEND = 1.0  # seconds
+
+    def wait_stopped(self, manager, pid, limit):
+        """Wait for the manager to exit after a stop.
+
+        runzeo (ZEO 6.2) leaves its loop by raising SystemExit from its
+        SIGTERM handler; when the signal arrives while Python runs a
+        weakref callback, the exception is printed as "ignored" and the
+        server goes on serving (zdaemon would SIGKILL it after
+        stop-timeout).  A server that is closing no longer greets clients,
+        so one that still does a second after the stop missed it: it gets
+        SIGTERM again.
+        """
+        deadline = time.monotonic() + limit
+        while True:
+            left = deadline - time.monotonic()
+            if wait_gone(manager, min(self.RESEND, max(left, 0))):
+                return True
+            if left <= self.RESEND:
+                return False
+            if pid and alive(pid) and self.serving():
+                print('%s: the server ignored SIGTERM; sending it again'
+                      % self.label, file=sys.stderr)
+                send(self.socket, 'kill 15')
 
     # -- start ----------------------------------------------------------------
 
