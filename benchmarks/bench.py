@@ -968,14 +968,15 @@ def targets(table):
 
     def check(label, ok, detail):
         out.append(dict(target=label, ok=ok, detail=detail))
-    s, d = med('start', 'ours'), med('commit', 'direct')
-    check('start <= 1.25 x runzeo direct commit',
-          None if None in (s, d) else s <= 1.25 * d,
-          None if None in (s, d) else '%.3f vs %.3f (%.2fx)' % (s, d, s / d))
-    s, d = med('stop', 'ours'), med('gone', 'direct')
-    check('stop <= 2 x SIGTERM direct',
-          None if None in (s, d) else s <= 2 * d,
-          None if None in (s, d) else '%.3f vs %.3f (%.2fx)' % (s, d, s / d))
+    def check_ratio(label, ours, other, factor):
+        known = None not in (ours, other)
+        check(label, ours <= factor * other if known else None,
+              '%.3f vs %.3f (%.2fx)' % (ours, other, ours / other)
+              if known else None)
+    check_ratio('start <= 1.25 x runzeo direct commit',
+                med('start', 'ours'), med('commit', 'direct'), 1.25)
+    check_ratio('stop <= 2 x SIGTERM direct',
+                med('stop', 'ours'), med('gone', 'direct'), 2)
     k = med('kill9', 'ours')
     peers = [v for v in (med('kill9', 'zc31'), med('kill9', 'plone'))
              if v is not None]
@@ -987,10 +988,8 @@ def targets(table):
     check('install cost per part <= 1/2 of 3.1',
           None if None in (p, q) else p <= q / 2,
           None if None in (p, q) else '%.1f ms vs %.1f ms' % (p, q))
-    n, e = med('noop1', 'ours'), med('noop_empty', 'ours')
-    check('no-op run with 1 part <= 1.1 x with none',
-          None if None in (n, e) else n <= 1.1 * e,
-          None if None in (n, e) else '%.3f vs %.3f (%.2fx)' % (n, e, n / e))
+    check_ratio('no-op run with 1 part <= 1.1 x with none',
+                med('noop1', 'ours'), med('noop_empty', 'ours'), 1.1)
     f, r = med('noop_files', 'ours'), med('noop_reinstalled', 'ours')
     check('no-op: 0 parts reinstalled, 0 files rewritten (50 parts)',
           None if None in (f, r) else f == 0 and r == 0,
