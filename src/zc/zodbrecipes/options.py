@@ -249,18 +249,18 @@ _REQUIREMENT_BAD = re.compile(r'[\'"\\`$;|&#]')
 def requirements(value):
     """Distribution requirements (``eggs``), separated by white space."""
     try:
-        import pkg_resources  # zc.buildout's copy
+        from packaging.requirements import Requirement  # zc.buildout's
     except ImportError:
-        pkg_resources = None
+        Requirement = None
     result = []
     for word in value.split():
         m = _REQUIREMENT_BAD.search(word)
         if m:
             raise OptionError('%r is not a requirement (it contains %r)'
                               % (word, m.group()))
-        if pkg_resources is not None:
+        if Requirement is not None:
             try:
-                pkg_resources.Requirement.parse(word)
+                Requirement(word)
             except Exception as e:
                 raise OptionError('%r is not a requirement: %s' % (
                     word, (str(e).splitlines() or [''])[0]))
