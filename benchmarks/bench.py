@@ -83,6 +83,7 @@ import transaction
 import ZEO
 
 from zc.zodbrecipes import ctl
+from zc.zodbrecipes.tests import harness
 
 here = os.path.dirname(os.path.abspath(__file__))
 checkout = os.path.dirname(here)
@@ -226,21 +227,7 @@ def processes_under(directory):
 
 
 def kill_all(pids, grace=10):
-    pids = [p for p in pids if p and alive(p)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.02)
-    for pid in pids:
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    harness.terminate(pids, grace)
 
 
 # -- ZEO client side -----------------------------------------------------------

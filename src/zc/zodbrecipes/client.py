@@ -310,10 +310,9 @@ class Recipe:
         (With an encrypted key and no password function, OpenSSL would
         prompt on the terminal when ZEO, or the validation, loads it.)
         """
-        from zc.zodbrecipes.server import check_private_key
         private = 'ssl-key' if 'ssl-key' in tls else 'ssl-certificate'
         if private in tls and os.path.isfile(tls[private]):
-            check_private_key(self.opt, private, tls[private])
+            parse.check_private_key(self.opt, private, tls[private])
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ca = tls.get('ssl-authenticate')
         if ca:

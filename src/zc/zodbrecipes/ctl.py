@@ -234,9 +234,17 @@ class Server:
     def status(self):
         return query(self.socket)
 
-    def say_serving(self, pid):
-        print('%s: serving on %s (pid %s)' % (
-            self.label, self.config['address_str'], pid))
+    def say_serving(self, pid, already=False):
+        print('%s: %sserving on %s (pid %s)' % (
+            self.label, 'already ' if already else '',
+            self.config['address_str'], pid))
+
+    def timed_out(self):
+        print('%s: not serving on %s after %s seconds (start-timeout);'
+              ' the server is still starting' % (
+                  self.label, self.config['address_str'],
+                  self.start_timeout), file=sys.stderr)
+        return 1
 
     # -- status ---------------------------------------------------------------
 
@@ -311,7 +319,12 @@ class Server:
         """Start through the fast path; None where zdctl must do it (a
         manager is up already, or zdaemon.conf needs zdctl)."""
         spawn = self.config.get('spawn')
-        if not spawn or self.status():
+        status = self.status()
+        pid = int(status['application']) if status else 0
+        if pid and self.serving():
+            self.say_serving(pid, already=True)
+            return 0
+        if not spawn or status:
             return None
         from zc.zodbrecipes import manager
         logs = Logs(self.config.get('logs', ()))
@@ -350,11 +363,7 @@ class Server:
             if not alive(pid):
                 return self.start_failed(logs, 'the server exited')
             time.sleep(POLL)
-        print('%s: not serving on %s after %s seconds (start-timeout);'
-              ' the server is still starting' % (
-                  self.label, self.config['address_str'],
-                  self.start_timeout), file=sys.stderr)
-        return 1
+        return self.timed_out()
 
     def start_failed(self, logs, what):
         self.release()

@@ -248,24 +248,29 @@ _REQUIREMENT_BAD = re.compile(r'[\'"\\`$;|&#]')
 
 def requirements(value):
     """Distribution requirements (``eggs``), separated by white space."""
-    try:
-        from packaging.requirements import Requirement  # zc.buildout's
-    except ImportError:
-        Requirement = None
+    from packaging.requirements import Requirement  # zc.buildout needs it
     result = []
     for word in value.split():
         m = _REQUIREMENT_BAD.search(word)
         if m:
             raise OptionError('%r is not a requirement (it contains %r)'
                               % (word, m.group()))
-        if Requirement is not None:
-            try:
-                Requirement(word)
-            except Exception as e:
-                raise OptionError('%r is not a requirement: %s' % (
-                    word, (str(e).splitlines() or [''])[0]))
+        try:
+            Requirement(word)
+        except Exception as e:
+            raise OptionError('%r is not a requirement: %s' % (
+                word, (str(e).splitlines() or [''])[0]))
         result.append(word)
     return result
+
+
+def check_private_key(opt, option, path):
+    """Refuse a private key that others than its owner can read."""
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        raise opt.error(option, '%s is readable by group or others (mode %s):'
+                        ' a TLS private key must be private (chmod 600)'
+                        % (path, oct(mode & 0o777)))
 
 
 def existing_path(value, base):

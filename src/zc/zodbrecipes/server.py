@@ -157,17 +157,20 @@ class Recipe:
         self.given = given
         self.stamp = stamps.Stamp(
             buildout, name, given, [given['deployment']]
-            if 'deployment' in given else [])
-        if any('%include' in given.get(k, '')
-               for k in ('zeo.conf', 'zdaemon.conf')):
-            self.stamp.key = None  # what it includes may have changed
+            if 'deployment' in given else [],
+            # (what an %include-d file holds may have changed)
+            cacheable=not any('%include' in given.get(k, '')
+                              for k in ('zeo.conf', 'zdaemon.conf')))
         self.recorded = self.stamp.load()
-        if self.recorded is not None:
+        if self.recorded is not None and all(
+                os.path.exists(path)
+                for _, path in self.recorded['private_keys']):
             # Built from the same options, code and eggs before: publish
             # what that build published; install checks its files.
             options.update(self.recorded['published'])
             for option, path in self.recorded['private_keys']:
-                check_private_key(parse.Options(name, options), option, path)
+                parse.check_private_key(parse.Options(name, options), option,
+                                        path)
             return
         self.compute()
 
@@ -249,7 +252,7 @@ class Recipe:
                           if not k.startswith('__') and self.given.get(k) != v}
 
     def check_key(self, option, path):
-        check_private_key(self.opt, option, path)
+        parse.check_private_key(self.opt, option, path)
         self.private_keys.append((option, path))
 
     # -- parsing and rendering ---------------------------------------------
@@ -717,15 +720,6 @@ def runner_settings(zd, path):
             umask=r.umask if r.umask is not None else 0o22, user=r.user,
             environment=dict(env))
     return settings
-
-
-def check_private_key(opt, option, path):
-    """Refuse a private key that others than its owner can read."""
-    mode = os.stat(path).st_mode
-    if mode & 0o077:
-        raise opt.error(option, '%s is readable by group or others (mode %s):'
-                        ' a TLS private key must be private (chmod 600)'
-                        % (path, oct(mode & 0o777)))
 
 
 def _tls_key_files(text, base):

@@ -13,7 +13,9 @@ eggs directories, the recipe's own code, Python, a changed or missing
 file -- and the part is computed, validated and written as usual.
 
 With ``newest = true`` (and not offline) buildout asks the index for
-newer distributions on every run, so no stamp is used.
+newer distributions on every run, so no stamp is used; nor where zeo.conf
+or zdaemon.conf ``%include`` a file, which may have changed.  A private
+key that has gone sends the part through the full build, which says so.
 """
 import hashlib
 import json
@@ -72,12 +74,13 @@ def _hash(path):
 
 class Stamp:
 
-    def __init__(self, buildout, part, given, sections=()):
+    def __init__(self, buildout, part, given, sections=(), cacheable=True):
         bo = buildout['buildout']
         self.path = os.path.join(bo['parts-directory'],
                                  '.%s.zodbrecipes.json' % part)
         self.key = None
-        if bo.get('newest') == 'true' and bo.get('offline') != 'true':
+        if not cacheable or (bo.get('newest') == 'true'
+                             and bo.get('offline') != 'true'):
             return
         try:
             try:

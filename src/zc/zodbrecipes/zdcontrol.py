@@ -36,8 +36,7 @@ class Control(zdctl.ZDCmd):
     def do_start(self, arg):
         self.get_status()
         if self.zd_pid and self.server.serving():
-            print('%s: already serving on %s (pid %s)' % (
-                self.label, self.config['address_str'], self.zd_pid))
+            self.server.say_serving(self.zd_pid, already=True)
             return 0
         logs = ctl.Logs(self.config.get('logs', ()))
         zdctl.ZDCmd.do_start(self, arg)
@@ -68,11 +67,7 @@ class Control(zdctl.ZDCmd):
                 return self.server.start_failed(
                     logs, 'the daemon manager exited')
             time.sleep(ctl.POLL)
-        print('%s: not serving on %s after %s seconds (start-timeout);'
-              ' the server is still starting' % (
-                  self.label, self.config['address_str'],
-                  self.options.start_timeout), file=sys.stderr)
-        return 1
+        return self.server.timed_out()
 
     def do_stop(self, arg):
         return self.server.do_stop()

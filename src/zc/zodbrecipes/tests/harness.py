@@ -29,10 +29,6 @@ here = os.path.dirname(os.path.abspath(__file__))
 package = os.path.dirname(here)
 
 
-zdaemon_status = ctl.query
-_alive = ctl.alive
-
-
 def free_port(host='127.0.0.1'):
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
@@ -117,25 +113,30 @@ def stop_servers(directory):
                 continue
             if not is_sock:
                 continue
-            status = zdaemon_status(path, timeout=2)
+            status = ctl.query(path, timeout=2)
             if not status:
                 continue
-            pids = [int(status.get(k, 0)) for k in ('application', 'manager')]
-            for pid in pids:
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGTERM)
-                    except OSError:
-                        pass
-            try:
-                wait_until(lambda: not any(ctl.alive(p) for p in pids if p),
-                           30, what='processes %s to stop' % pids)
-            except AssertionError:
-                for pid in pids:
-                    if pid and ctl.alive(pid):
-                        os.kill(pid, signal.SIGKILL)
+            terminate([int(status.get(k, 0))
+                       for k in ('application', 'manager')])
             stopped += 1
     return stopped
+
+
+def terminate(pids, grace=30):
+    """SIGTERM to pids (0s are skipped), SIGKILL to those still there after
+    grace seconds; returns when all are gone."""
+    pids = [p for p in pids if p and ctl.alive(p)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    if not ctl.wait_for(lambda: not any(ctl.alive(p) for p in pids), grace):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 # -- set-up --------------------------------------------------------------------

@@ -302,7 +302,7 @@ def index_facts(data):
 
 
 def alive(pid):
-    return bool(pid) and harness._alive(pid)
+    return bool(pid) and ctl.alive(pid)
 
 
 def start_time(pid):
@@ -403,7 +403,7 @@ class FaultTests(unittest.TestCase):
 
     def status(self, sock):
         """zdaemon's status (dict); remembers the pids for the clean-up."""
-        status = harness.zdaemon_status(sock) or {}
+        status = ctl.query(sock) or {}
         for key in ('application', 'manager'):
             pid = int(status.get(key, 0) or 0)
             if pid and pid not in self.pids:
