@@ -1,7 +1,8 @@
 """Server parts built by our recipe, side by side with the peers.
 
-Run as ``benchmarks/run [--quick] [--rounds N] [--json FILE] [--keep]``
-(not part of the test suite).  In one run, on this machine, it builds and
+Run as ``benchmarks/run [--quick] [--rounds N] [--pairs N] [--instructions]
+[--instructions-only] [--json FILE] [--keep]`` (not part of the test
+suite).  In one run, on this machine, it builds and
 drives ZEO server parts made by
 
 - ``ours``: this checkout's ``zc.zodbrecipes:server``, built as a wheel
@@ -40,11 +41,28 @@ ours, direct, then again); medians with min-max:
    .installed.cfg) with 1 server part and one with 50, (t50 - t1) / 49;
    also in CPU time (user + sys of the buildout process), which other
    work on the machine disturbs less than the elapsed time.
+   With --instructions (needs valgrind, ~10 min more), the same in
+   instructions executed (callgrind's Ir, PYTHONHASHSEED=0), which does
+   not depend on the machine's load at all, once per candidate, and:
+   - buildout alone: the candidate's buildouts with each server part's
+     recipe replaced by a do-nothing recipe (built once, a wheel in the
+     cache) that has the candidate's requirements - what buildout itself
+     spends per part on a recipe with that dependency tree;
+   - the candidate's buildouts run by zc.buildout 6.0.1 patched with
+     zc.buildout-per-run-caches.patch (a proposal for zc.buildout: the
+     recipe's requirements resolved and .installed.cfg sections rendered
+     once per run instead of once per part).
 8. a no-op buildout run on the 50-part buildout: files under bin/ and
    parts/ whose mtime or content changed (or that appeared or vanished),
    per part; and parts reinstalled (buildout's "Installing sNN." lines).
 9. a no-op buildout run with one server part, and one with none (the same
    buildout section, no parts; zc.zodbrecipes 3.1's runzeo part stays).
+
+Besides, per round, --pairs times (3; 2 with --quick): ours' start and
+runzeo direct's start run back to back (alternating which comes first),
+and the ratio of ours' ``start`` returning to direct's first commit is
+recorded: the start target is judged on the median of these ratios, as
+this machine's speed drifts more between rounds than within a pair.
 
 Fairness: every candidate runs under the same Python (this checkout's
 base interpreter), with the same environment less PYTHONDONTWRITEBYTECODE
@@ -184,9 +202,9 @@ def clean_env():
 ENV = clean_env()
 
 
-def run(cmd, log=None, check=True, **kw):
+def run(cmd, log=None, check=True, env=None, **kw):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       env=ENV, **kw)
+                       env=env or ENV, **kw)
     out = p.stdout.decode('utf-8', 'replace')
     if log:
         with open(log, 'a') as f:
@@ -770,7 +788,10 @@ def start_stop_cycle(cand, master, results, big=False):
                                       else 'start/stop'), cand, cycle)
 
 
-def kill_phase(cands, master, results):
+def kill_phase(cands, master, results, turn=0):
+    # Each round kills in another order: the first kill of a round meets
+    # a quieter machine than the last.
+    cands = cands[turn % len(cands):] + cands[:turn % len(cands)]
     running = []
     try:
         for cand in cands:
@@ -852,11 +873,247 @@ def install_phase(cand, one, many, names, results):
     guarded(results, cand.label + ' install', cand, measure)
 
 
+def paired_starts(ours, direct, master, results, pairs):
+    """``start`` of ours against runzeo direct's first commit, measured
+    back to back (in alternating order) ``pairs`` times: the ratio of
+    each pair.  This machine's speed drifts between and within rounds;
+    a pair shares the drift that separate medians do not."""
+    for i in range(pairs):
+        r = Results()
+        for cand in (ours, direct) if i % 2 == 0 else (direct, ours):
+            start_stop_cycle(cand, master, r)
+        results.errors.extend(r.errors)
+        try:
+            results.add('start_pair', 'ours', r.samples['start']['ours'][0]
+                        / r.samples['commit']['direct'][0])
+        except (KeyError, IndexError, ZeroDivisionError):
+            pass
+
+
+# -- install cost in instructions --------------------------------------------
+
+PATCH = os.path.join(here, 'zc.buildout-per-run-caches.patch')
+
+
+def count_instructions(cmds, log):
+    """The instructions each command executes (valgrind's callgrind, Ir),
+    as many at once as there are cores.  Deterministic, unlike time on a
+    shared machine: the same buildout gives the same count to within
+    a few thousandths of a percent."""
+    env = dict(ENV, PYTHONHASHSEED='0')
+    counts = [None] * len(cmds)
+    pending = list(enumerate(cmds))
+    running = []
+    while pending or running:
+        while pending and len(running) < max(1, os.cpu_count() or 1):
+            i, cmd = pending.pop(0)
+            cmd = ['valgrind', '--tool=callgrind',
+                   '--callgrind-out-file=/dev/null'] + cmd
+            running.append((i, cmd, subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=env)))
+        i, cmd, proc = running.pop(0)
+        out = proc.communicate()[0].decode('utf-8', 'replace')
+        with open(log, 'a') as f:
+            f.write('$ %s\n%s' % (' '.join(cmd), out))
+        m = re.search(r'Collected : (\d+)', out)
+        if proc.returncode or not m:
+            raise Failed('%s exited %s:\n%s' % (
+                ' '.join(cmd), proc.returncode, out[-3000:]))
+        counts[i] = int(m.group(1))
+    return counts
+
+
+def requirements_of(cand):
+    """The requirements of the candidate's recipe distribution (no
+    extras), read from the egg buildout installed."""
+    prefix = '%s-%s-' % (cand.dist, cand.version)
+    for root, dirs, files in os.walk(cand.eggs):
+        for d in dirs:
+            if d.startswith(prefix):
+                egg = os.path.join(root, d)
+                break
+        else:
+            continue
+        break
+    else:
+        raise Failed('no %s egg in %s' % (prefix, cand.eggs))
+    for name in os.listdir(egg):
+        if name.endswith('.dist-info'):
+            with open(os.path.join(egg, name, 'METADATA')) as f:
+                return [line.split(':', 1)[1].strip()
+                        for line in f if line.startswith('Requires-Dist:')
+                        and 'extra ==' not in line]
+    with open(os.path.join(egg, 'EGG-INFO', 'requires.txt')) as f:
+        return f.read().split('\n[')[0].split()
+
+
+def floor_wheel(cand, log):
+    """A do-nothing recipe distribution with the candidate's requirements,
+    as a wheel: what a part costs buildout itself, before any recipe
+    code, for a recipe with that dependency tree."""
+    name = 'zodbrecipes_bench_floor_' + cand.key
+    reqs = requirements_of(cand)
+    root = os.path.join(CACHE, 'floor-' + cand.key)
+    wheels = os.path.join(root, 'wheels')
+    wanted = json.dumps(dict(reqs=reqs, tools=PEER_TOOLS), sort_keys=True)
+    stamp = os.path.join(root, 'stamp.json')
+    try:
+        with open(stamp) as f:
+            if f.read() == wanted:
+                return name, wheels
+    except OSError:
+        pass
+    shutil.rmtree(root, ignore_errors=True)
+    src = os.path.join(root, 'src')
+    os.makedirs(src)
+    with open(os.path.join(src, name + '.py'), 'w') as f:
+        f.write('class Recipe:\n'
+                '    def __init__(self, buildout, name, options):\n'
+                '        for key in list(options):\n'
+                '            options[key]  # (no "unused option" warnings)\n'
+                '    def install(self):\n'
+                '        return ()\n'
+                '    update = install\n')
+    with open(os.path.join(src, 'setup.py'), 'w') as f:
+        f.write('from setuptools import setup\n'
+                'setup(name=%r, version="1", py_modules=[%r],\n'
+                '      install_requires=%r,\n'
+                '      entry_points={"zc.buildout": ["default = %s:Recipe"]})\n'
+                % (name, name, reqs, name))
+    run([os.path.join(cand.venv, 'bin', 'python'), '-m', 'pip', 'wheel',
+         '-q', '--no-deps', '--no-build-isolation',
+         '--disable-pip-version-check', '-w', wheels, src], log)
+    for top, dirs, files in os.walk(cand.eggs):
+        for d in list(dirs):
+            if d.startswith(name + '-'):
+                shutil.rmtree(os.path.join(top, d))
+                dirs.remove(d)
+    with open(stamp, 'w') as f:
+        f.write(wanted)
+    return name, wheels
+
+
+def write_floor_buildout(cand, directory, names_ports, name, wheels):
+    """The candidate's buildout, each server part's recipe replaced by
+    the do-nothing one (the same options, so the same .installed.cfg
+    sections, less what the recipe publishes)."""
+    os.makedirs(directory, exist_ok=True)
+    names = [n for n, p in names_ports]
+    text = cand.header(cand.extra_parts() + names) + cand.extra_text()
+    links = [wheels] + ([cand.wheels] if getattr(cand, 'wheels', None)
+                        else [])
+    text = re.sub(r'^find-links = .*\n', '', text, flags=re.M)
+    text = text.replace('newest = false\n', 'newest = false\nfind-links =\n'
+                        + ''.join('    %s\n' % l for l in links), 1)
+    text = text.replace('[versions]\n', '[versions]\n%s = 1\n' % name, 1)
+    for part, port in names_ports:
+        body = cand.part(part, port).split('\n', 1)[1]
+        text += '[%s]\nrecipe = %s\n%s\n' % (part, name, body)
+    with open(os.path.join(directory, 'buildout.cfg'), 'w') as f:
+        f.write(text)
+
+
+def patched_buildout(log):
+    """zc.buildout 6.0.1 with PATCH applied, in a venv of its own."""
+    root = os.path.join(CACHE, 'zc.buildout-6.0.1-patched')
+    script = os.path.join(root, 'venv', 'bin', 'buildout')
+    with open(PATCH, 'rb') as f:
+        wanted = json.dumps(dict(tools=PEER_TOOLS, python=base_python(),
+                                 patch=hashlib.sha256(f.read()).hexdigest()),
+                            sort_keys=True)
+    stamp = os.path.join(root, 'stamp.json')
+    try:
+        with open(stamp) as f:
+            if f.read() == wanted and os.path.exists(script):
+                return script
+    except OSError:
+        pass
+    say('setting up zc.buildout 6.0.1 with %s in %s (once)' % (
+        os.path.basename(PATCH), root))
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    venv = os.path.join(root, 'venv')
+    run([base_python(), '-m', 'venv', venv], log)
+    python = os.path.join(venv, 'bin', 'python')
+    run([python, '-m', 'pip', 'install', '-q', '--disable-pip-version-check']
+        + PEER_TOOLS, log)
+    site = run([python, '-c', 'import sysconfig; '
+                'print(sysconfig.get_paths()["purelib"])'])[1].strip()
+    run(['patch', '-p1', '-d', site, '-i', PATCH], log)
+    with open(stamp, 'w') as f:
+        f.write(wanted)
+    return script
+
+
+def instruction_phase(managed, names, install_ports, work, results):
+    """Row 7 again, in instructions: (Ir(50 parts) - Ir(1 part)) / 49
+    for each candidate's buildout, for a do-nothing recipe with the same
+    requirements (buildout's own share), and for each candidate with
+    zc.buildout patched by PATCH."""
+    log = os.path.join(work, 'instructions.log')
+    patched = patched_buildout(log)
+    jobs = []  # (figure, candidate key, one dir, many dir, buildout)
+    for cand in managed:
+        jobs.append(('ir_part', cand.key, os.path.join(cand.dir, 'one'),
+                     os.path.join(cand.dir, 'many'), cand.buildout_script))
+        name, wheels = floor_wheel(cand, log)
+        base = os.path.join(cand.dir, 'floor')
+        for suffix, n in (('-one', 1), ('-many', PARTS)):
+            write_floor_buildout(cand, base + suffix,
+                                 list(zip(names, install_ports))[:n],
+                                 name, wheels)
+        jobs.append(('ir_floor', cand.key, base + '-one', base + '-many',
+                     cand.buildout_script))
+        jobs.append(('ir_patched', cand.key, os.path.join(cand.dir, 'one'),
+                     os.path.join(cand.dir, 'many'), patched))
+    for cand in managed:
+        def noop():
+            # Row 9 in instructions: a no-op run with one server part and
+            # one with none, after a run that installed (or emptied) each.
+            dirs = [os.path.join(cand.dir, d) for d in ('one', 'empty')]
+            cmds = [[cand.buildout_script, '-U', '-c',
+                     os.path.join(d, 'buildout.cfg')] for d in dirs]
+            fresh(dirs[0])
+            for cmd in cmds:
+                run(cmd, log)
+            one, empty = count_instructions(cmds, log)
+            results.add('ir_noop1', cand.key, one / 1e6)
+            results.add('ir_noop_empty', cand.key, empty / 1e6)
+            say('  no-op %s: %.0f M instructions with one server part,'
+                ' %.0f M with none' % (cand.key, one / 1e6, empty / 1e6))
+        try:
+            noop()
+        except Failed as e:
+            results.error('no-op instructions %s' % cand.key, e)
+    for figure, key, one, many, script in jobs:
+        def measure():
+            # once without valgrind: installs what is missing (the floor
+            # egg), so that the counted runs install nothing
+            for d in (one, many):
+                fresh(d)
+                run([script, '-U', '-c', os.path.join(d, 'buildout.cfg')],
+                    log)
+                fresh(d)
+            i1, i50 = count_instructions(
+                [[script, '-U', '-c', os.path.join(d, 'buildout.cfg')]
+                 for d in (one, many)], log)
+            results.add(figure, key, (i50 - i1) / (PARTS - 1) / 1e6)
+            say('  %s %s: %.1f M instructions per part' % (
+                figure, key, (i50 - i1) / (PARTS - 1) / 1e6))
+        try:
+            measure()
+        except Failed as e:
+            results.error('%s %s' % (figure, key), e)
+
+
 # -- the table ---------------------------------------------------------------------
 
 FIGURES = [
     # key, label, unit scale, format, row ratio against direct's figure
     ('start', '1. `start` returns after (s)', 1, '%.3f', 'commit'),
+    ('start_pair', '   `start` / direct first commit, paired', 1, '%.2f',
+     None),
     ('commit', '2. first commit possible after (s)', 1, '%.3f', 'commit'),
     ('commit_big', '3. first commit, 200 MB FileStorage (s)', 1, '%.3f',
      'commit_big'),
@@ -866,6 +1123,11 @@ FIGURES = [
     ('kill9', '6. kill -9 -> serving again (s)', 1, '%.3f', None),
     ('per_part', '7. install cost per server part (ms)', 1, '%.1f', None),
     ('per_part_cpu', '   the same in CPU time (ms)', 1, '%.1f', None),
+    ('ir_part', '   the same in instructions (M)', 1, '%.1f', None),
+    ('ir_floor', '   buildout alone: do-nothing recipe, same'
+     ' requirements (M)', 1, '%.1f', None),
+    ('ir_patched', '   with zc.buildout per-run caches (M)', 1, '%.1f',
+     None),
     ('buildout1', '   buildout, 1 server part (s)', 1, '%.2f', None),
     ('buildout50', '   buildout, 50 server parts (s)', 1, '%.2f', None),
     ('noop_files', '8. files rewritten by no-op, per part', 1, '%.2f', None),
@@ -875,6 +1137,10 @@ FIGURES = [
     ('noop1', '9. no-op buildout, 1 server part (s)', 1, '%.3f', None),
     ('noop_empty', '   no-op buildout, no server part (s)', 1, '%.3f',
      None),
+    ('ir_noop1', '   no-op, 1 server part (M instructions)', 1, '%.0f',
+     None),
+    ('ir_noop_empty', '   no-op, no server part (M instructions)', 1,
+     '%.0f', None),
 ]
 
 
@@ -960,8 +1226,19 @@ def targets(table):
         check(label, ours <= factor * other if known else None,
               '%.3f vs %.3f (%.2fx)' % (ours, other, ours / other)
               if known else None)
-    check_ratio('start <= 1.25 x runzeo direct commit',
-                med('start', 'ours'), med('commit', 'direct'), 1.25)
+    pair = table.get('start_pair', {}).get('cells', {}).get('ours')
+    if pair:
+        s, c = med('start', 'ours'), med('commit', 'direct')
+        check('start <= 1.25 x runzeo direct commit',
+              pair['median'] <= 1.25,
+              '%.2fx: median of %d back-to-back pairs (%.2f-%.2f); medians'
+              ' of rounds %s' % (
+                  pair['median'], pair['n'], pair['min'], pair['max'],
+                  '%.3f vs %.3f (%.2fx)' % (s, c, s / c)
+                  if None not in (s, c) else 'not measured'))
+    else:
+        check_ratio('start <= 1.25 x runzeo direct commit',
+                    med('start', 'ours'), med('commit', 'direct'), 1.25)
     check_ratio('stop <= 2 x SIGTERM direct',
                 med('stop', 'ours'), med('gone', 'direct'), 2)
     k = med('kill9', 'ours')
@@ -975,8 +1252,20 @@ def targets(table):
     check('install cost per part <= 1/2 of 3.1',
           None if None in (p, q) else p <= q / 2,
           None if None in (p, q) else '%.1f ms vs %.1f ms' % (p, q))
+    p, q = med('ir_part', 'ours'), med('ir_part', 'zc31')
+    if None not in (p, q):
+        floor = med('ir_floor', 'ours')
+        check('install cost per part <= 1/2 of 3.1, in instructions',
+              p <= q / 2, '%.1f M vs %.1f M (%.2fx)%s' % (
+                  p, q, p / q, '' if floor is None else
+                  '; buildout alone, for a recipe with our requirements:'
+                  ' %.1f M (%.2fx)' % (floor, floor / q)))
     check_ratio('no-op run with 1 part <= 1.1 x with none',
                 med('noop1', 'ours'), med('noop_empty', 'ours'), 1.1)
+    if med('ir_noop1', 'ours') is not None:
+        check_ratio('no-op run with 1 part <= 1.1 x with none, in'
+                    ' instructions', med('ir_noop1', 'ours'),
+                    med('ir_noop_empty', 'ours'), 1.1)
     f, r = med('noop_files', 'ours'), med('noop_reinstalled', 'ours')
     check('no-op: 0 parts reinstalled, 0 files rewritten (50 parts)',
           None if None in (f, r) else f == 0 and r == 0,
@@ -996,8 +1285,23 @@ def main():
     parser.add_argument('--json', help='write machine readable results')
     parser.add_argument('--keep', action='store_true',
                         help='keep the scratch directory')
+    parser.add_argument('--pairs', type=int, default=None,
+                        help='back-to-back start pairs, ours and direct,'
+                        ' per round (default 3, --quick 2)')
+    parser.add_argument('--instructions', action='store_true',
+                        help='also count the install cost in instructions'
+                        ' (valgrind; ~10 min more)')
+    parser.add_argument('--instructions-only', action='store_true',
+                        help='only that: no warm-up, no rounds')
     args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 7)
+    rounds = args.rounds if args.rounds is not None else (
+        3 if args.quick else 7)
+    pairs = args.pairs if args.pairs is not None else (
+        2 if args.quick else 3)
+    if args.instructions_only:
+        rounds, args.instructions = 0, True
+    if args.instructions and not shutil.which('valgrind'):
+        parser.error('--instructions needs valgrind')
     began = time.monotonic()
     load = dict(before=os.getloadavg())
     version = checkout_version()
@@ -1059,14 +1363,15 @@ def main():
         small = os.path.join(work, 'small.fs')
         make_storage(small)
         big = None
-        if not args.quick:
+        if not args.quick and rounds:
             say('making the %d MB FileStorage' % BIG)
             big = os.path.join(work, 'big.fs')
             make_storage(big, BIG)
 
-        say('warming up')
+        if rounds:
+            say('warming up')
         warm = Results()
-        for cand in order:
+        for cand in order if rounds else []:
             start_stop_cycle(cand, small, warm)
             if cand.key != 'direct':
                 install_phase(cand, os.path.join(cand.dir, 'one'),
@@ -1084,10 +1389,16 @@ def main():
                 for cand in order:
                     start_stop_cycle(cand, big, results, big=True)
                     put_storage(small, cand.data_fs())
-            kill_phase(managed, small, results)
+            paired_starts(cands['ours'], cands['direct'], small, results,
+                          pairs)
+            kill_phase(managed, small, results, r)
             for cand in managed:
                 install_phase(cand, os.path.join(cand.dir, 'one'),
                               os.path.join(cand.dir, 'many'), names, results)
+        if args.instructions:
+            say('counting instructions (%.0f s so far)' % (
+                time.monotonic() - began))
+            instruction_phase(managed, names, install_ports, work, results)
     finally:
         cleanup()
 
