@@ -1070,18 +1070,23 @@ def instruction_phase(managed, names, install_ports, work, results):
     for cand in managed:
         def noop():
             # Row 9 in instructions: a no-op run with one server part and
-            # one with none, after a run that installed (or emptied) each.
-            dirs = [os.path.join(cand.dir, d) for d in ('one', 'empty')]
+            # one with none, after a run that installed (or emptied) each;
+            # and one with the do-nothing recipe in that part.
+            dirs = [os.path.join(cand.dir, d)
+                    for d in ('one', 'empty', 'floor-one')]
             cmds = [[cand.buildout_script, '-U', '-c',
                      os.path.join(d, 'buildout.cfg')] for d in dirs]
             fresh(dirs[0])
+            fresh(dirs[2])
             for cmd in cmds:
                 run(cmd, log)
-            one, empty = count_instructions(cmds, log)
+            one, empty, floor = count_instructions(cmds, log)
             results.add('ir_noop1', cand.key, one / 1e6)
             results.add('ir_noop_empty', cand.key, empty / 1e6)
+            results.add('ir_noop_floor', cand.key, floor / 1e6)
             say('  no-op %s: %.0f M instructions with one server part,'
-                ' %.0f M with none' % (cand.key, one / 1e6, empty / 1e6))
+                ' %.0f M with none, %.0f M with a do-nothing recipe' % (
+                    cand.key, one / 1e6, empty / 1e6, floor / 1e6))
         try:
             noop()
         except Failed as e:
@@ -1141,6 +1146,8 @@ FIGURES = [
      None),
     ('ir_noop_empty', '   no-op, no server part (M instructions)', 1,
      '%.0f', None),
+    ('ir_noop_floor', '   no-op, do-nothing recipe, same requirements (M)',
+     1, '%.0f', None),
 ]
 
 
@@ -1266,6 +1273,10 @@ def targets(table):
         check_ratio('no-op run with 1 part <= 1.1 x with none, in'
                     ' instructions', med('ir_noop1', 'ours'),
                     med('ir_noop_empty', 'ours'), 1.1)
+        f, e = med('ir_noop_floor', 'ours'), med('ir_noop_empty', 'ours')
+        if None not in (f, e):
+            out[-1]['detail'] += ('; buildout alone, for a recipe with our'
+                                  ' requirements: %.0f M (%.2fx)' % (f, f / e))
     f, r = med('noop_files', 'ours'), med('noop_reinstalled', 'ours')
     check('no-op: 0 parts reinstalled, 0 files rewritten (50 parts)',
           None if None in (f, r) else f == 0 and r == 0,
