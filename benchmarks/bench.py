@@ -1228,10 +1228,10 @@ def targets(table):
 
     def check(label, ok, detail):
         out.append(dict(target=label, ok=ok, detail=detail))
-    def check_ratio(label, ours, other, factor):
+    def check_ratio(label, ours, other, factor, fmt='%.3f'):
         known = None not in (ours, other)
         check(label, ours <= factor * other if known else None,
-              '%.3f vs %.3f (%.2fx)' % (ours, other, ours / other)
+              (fmt + ' vs ' + fmt + ' (%.2fx)') % (ours, other, ours / other)
               if known else None)
     pair = table.get('start_pair', {}).get('cells', {}).get('ours')
     if pair:
@@ -1272,7 +1272,7 @@ def targets(table):
     if med('ir_noop1', 'ours') is not None:
         check_ratio('no-op run with 1 part <= 1.1 x with none, in'
                     ' instructions', med('ir_noop1', 'ours'),
-                    med('ir_noop_empty', 'ours'), 1.1)
+                    med('ir_noop_empty', 'ours'), 1.1, '%.0f M')
         f, e = med('ir_noop_floor', 'ours'), med('ir_noop_empty', 'ours')
         if None not in (f, e):
             out[-1]['detail'] += ('; buildout alone, for a recipe with our'
