@@ -1068,48 +1068,44 @@ def instruction_phase(managed, names, install_ports, work, results):
         jobs.append(('ir_patched', cand.key, os.path.join(cand.dir, 'one'),
                      os.path.join(cand.dir, 'many'), patched))
     for cand in managed:
-        def noop():
-            # Row 9 in instructions: a no-op run with one server part and
-            # one with none, after a run that installed (or emptied) each;
-            # and one with the do-nothing recipe in that part.
-            dirs = [os.path.join(cand.dir, d)
-                    for d in ('one', 'empty', 'floor-one')]
-            cmds = [[cand.buildout_script, '-U', '-c',
-                     os.path.join(d, 'buildout.cfg')] for d in dirs]
-            fresh(dirs[0])
-            fresh(dirs[2])
+        # Row 9 in instructions: a no-op run with one server part and one
+        # with none, after a run that installed (or emptied) each; and one
+        # with the do-nothing recipe in that part.
+        cmds = [[cand.buildout_script, '-U', '-c',
+                 os.path.join(cand.dir, d, 'buildout.cfg')]
+                for d in ('one', 'empty', 'floor-one')]
+        try:
+            fresh(os.path.join(cand.dir, 'one'))
+            fresh(os.path.join(cand.dir, 'floor-one'))
             for cmd in cmds:
                 run(cmd, log)
             one, empty, floor = count_instructions(cmds, log)
-            results.add('ir_noop1', cand.key, one / 1e6)
-            results.add('ir_noop_empty', cand.key, empty / 1e6)
-            results.add('ir_noop_floor', cand.key, floor / 1e6)
-            say('  no-op %s: %.0f M instructions with one server part,'
-                ' %.0f M with none, %.0f M with a do-nothing recipe' % (
-                    cand.key, one / 1e6, empty / 1e6, floor / 1e6))
-        try:
-            noop()
         except Failed as e:
             results.error('no-op instructions %s' % cand.key, e)
+            continue
+        results.add('ir_noop1', cand.key, one / 1e6)
+        results.add('ir_noop_empty', cand.key, empty / 1e6)
+        results.add('ir_noop_floor', cand.key, floor / 1e6)
+        say('  no-op %s: %.0f M instructions with one server part, %.0f M'
+            ' with none, %.0f M with a do-nothing recipe' % (
+                cand.key, one / 1e6, empty / 1e6, floor / 1e6))
     for figure, key, one, many, script in jobs:
-        def measure():
+        cmds = [[script, '-U', '-c', os.path.join(d, 'buildout.cfg')]
+                for d in (one, many)]
+        try:
             # once without valgrind: installs what is missing (the floor
             # egg), so that the counted runs install nothing
-            for d in (one, many):
+            for d, cmd in zip((one, many), cmds):
                 fresh(d)
-                run([script, '-U', '-c', os.path.join(d, 'buildout.cfg')],
-                    log)
+                run(cmd, log)
                 fresh(d)
-            i1, i50 = count_instructions(
-                [[script, '-U', '-c', os.path.join(d, 'buildout.cfg')]
-                 for d in (one, many)], log)
-            results.add(figure, key, (i50 - i1) / (PARTS - 1) / 1e6)
-            say('  %s %s: %.1f M instructions per part' % (
-                figure, key, (i50 - i1) / (PARTS - 1) / 1e6))
-        try:
-            measure()
+            i1, i50 = count_instructions(cmds, log)
         except Failed as e:
             results.error('%s %s' % (figure, key), e)
+            continue
+        per_part = (i50 - i1) / (PARTS - 1) / 1e6
+        results.add(figure, key, per_part)
+        say('  %s %s: %.1f M instructions per part' % (figure, key, per_part))
 
 
 # -- the table ---------------------------------------------------------------------
