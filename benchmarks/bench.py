@@ -215,6 +215,36 @@ def run(cmd, log=None, check=True, env=None, **kw):
     return p.returncode, out
 
 
+def buildout_cmd(script, directory):
+    return [script, '-U', '-c', os.path.join(directory, 'buildout.cfg')]
+
+
+# What a cache entry (a venv, eggs, a wheel) was made from, in its
+# root's stamp.json: made again when that changes.
+
+def stamped(root, wanted):
+    try:
+        with open(os.path.join(root, 'stamp.json')) as f:
+            return json.load(f) == wanted
+    except (OSError, ValueError):
+        return False
+
+
+def write_stamp(root, wanted):
+    with open(os.path.join(root, 'stamp.json'), 'w') as f:
+        json.dump(wanted, f, indent=1, sort_keys=True)
+
+
+def remove_eggs(eggs, prefix):
+    """Remove installed eggs whose names start with prefix (so that
+    buildout installs the new build of a distribution of that name)."""
+    for top, dirs, files in os.walk(eggs):
+        for d in list(dirs):
+            if d.startswith(prefix):
+                shutil.rmtree(os.path.join(top, d))
+                dirs.remove(d)
+
+
 # -- processes -----------------------------------------------------------------
 
 # The control script's own helpers: is a process there (a zombie is not),
@@ -405,8 +435,7 @@ class Candidate:
 
     def buildout(self, directory, log=None):
         """Run buildout: (seconds, output); self.cpu: its user+sys time."""
-        cmd = [self.buildout_script, '-U', '-c',
-               os.path.join(directory, 'buildout.cfg')]
+        cmd = buildout_cmd(self.buildout_script, directory)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = now()
         code, out = run(cmd, log or self.log)
@@ -536,16 +565,11 @@ class Peer(Candidate):
 
     def ensure(self):
         """The scratch venv and eggs, made once and kept in the cache."""
-        stamp = os.path.join(self.root, 'stamp.json')
         wanted = dict(tools=PEER_TOOLS, pins=self.pins,
                       python=base_python(), version=sys.version)
-        try:
-            with open(stamp) as f:
-                if json.load(f) == wanted and os.path.exists(
-                        self.buildout_script):
-                    return False
-        except (OSError, ValueError):
-            pass
+        if stamped(self.root, wanted) and os.path.exists(
+                self.buildout_script):
+            return False
         say('setting up %s in %s (once)' % (self.label, self.root))
         shutil.rmtree(self.root, ignore_errors=True)
         os.makedirs(self.root)
@@ -559,8 +583,7 @@ class Peer(Candidate):
         self.write_buildout(prime, [('server', 8100)])
         self.buildout(prime, log)
         shutil.rmtree(prime)
-        with open(stamp, 'w') as f:
-            json.dump(wanted, f, indent=1)
+        write_stamp(self.root, wanted)
         return True
 
 
@@ -635,31 +658,21 @@ class Ours(Peer):
              '-q', '--no-deps', '--no-build-isolation',
              '--disable-pip-version-check', '-w', built, checkout], log)
         wheel = [n for n in os.listdir(built) if n.endswith('.whl')][0]
-        wanted = json.dumps(dict(
+        wanted = dict(
             tools=PEER_TOOLS, pins=self.pins, python=base_python(),
             version=sys.version,
-            wheel=wheel_digest(os.path.join(built, wheel))), sort_keys=True)
-        stamp = os.path.join(self.root, 'stamp.json')
-        try:
-            with open(stamp) as f:
-                if f.read() == wanted:
-                    shutil.rmtree(built)
-                    return False
-        except OSError:
-            pass
+            wheel=wheel_digest(os.path.join(built, wheel)))
+        if stamped(self.root, wanted):
+            shutil.rmtree(built)
+            return False
         shutil.rmtree(self.wheels, ignore_errors=True)
         os.rename(built, self.wheels)
-        for root, dirs, files in os.walk(self.eggs):
-            for d in list(dirs):
-                if d.startswith('zc.zodbrecipes-'):
-                    shutil.rmtree(os.path.join(root, d))
-                    dirs.remove(d)
+        remove_eggs(self.eggs, 'zc.zodbrecipes-')
         prime = os.path.join(self.root, 'prime')
         self.write_buildout(prime, [('server', 8100)])
         self.buildout(prime, log)
         shutil.rmtree(prime)
-        with open(stamp, 'w') as f:
-            f.write(wanted)
+        write_stamp(self.root, wanted)
         return True
 
     def part(self, name, port):
@@ -956,14 +969,9 @@ def floor_wheel(cand, log):
     reqs = requirements_of(cand)
     root = os.path.join(CACHE, 'floor-' + cand.key)
     wheels = os.path.join(root, 'wheels')
-    wanted = json.dumps(dict(reqs=reqs, tools=PEER_TOOLS), sort_keys=True)
-    stamp = os.path.join(root, 'stamp.json')
-    try:
-        with open(stamp) as f:
-            if f.read() == wanted:
-                return name, wheels
-    except OSError:
-        pass
+    wanted = dict(reqs=reqs, tools=PEER_TOOLS)
+    if stamped(root, wanted):
+        return name, wheels
     shutil.rmtree(root, ignore_errors=True)
     src = os.path.join(root, 'src')
     os.makedirs(src)
@@ -984,13 +992,8 @@ def floor_wheel(cand, log):
     run([os.path.join(cand.venv, 'bin', 'python'), '-m', 'pip', 'wheel',
          '-q', '--no-deps', '--no-build-isolation',
          '--disable-pip-version-check', '-w', wheels, src], log)
-    for top, dirs, files in os.walk(cand.eggs):
-        for d in list(dirs):
-            if d.startswith(name + '-'):
-                shutil.rmtree(os.path.join(top, d))
-                dirs.remove(d)
-    with open(stamp, 'w') as f:
-        f.write(wanted)
+    remove_eggs(cand.eggs, name + '-')
+    write_stamp(root, wanted)
     return name, wheels
 
 
@@ -1019,16 +1022,10 @@ def patched_buildout(log):
     root = os.path.join(CACHE, 'zc.buildout-6.0.1-patched')
     script = os.path.join(root, 'venv', 'bin', 'buildout')
     with open(PATCH, 'rb') as f:
-        wanted = json.dumps(dict(tools=PEER_TOOLS, python=base_python(),
-                                 patch=hashlib.sha256(f.read()).hexdigest()),
-                            sort_keys=True)
-    stamp = os.path.join(root, 'stamp.json')
-    try:
-        with open(stamp) as f:
-            if f.read() == wanted and os.path.exists(script):
-                return script
-    except OSError:
-        pass
+        wanted = dict(tools=PEER_TOOLS, python=base_python(),
+                      patch=hashlib.sha256(f.read()).hexdigest())
+    if stamped(root, wanted) and os.path.exists(script):
+        return script
     say('setting up zc.buildout 6.0.1 with %s in %s (once)' % (
         os.path.basename(PATCH), root))
     shutil.rmtree(root, ignore_errors=True)
@@ -1041,8 +1038,7 @@ def patched_buildout(log):
     site = run([python, '-c', 'import sysconfig; '
                 'print(sysconfig.get_paths()["purelib"])'])[1].strip()
     run(['patch', '-p1', '-d', site, '-i', PATCH], log)
-    with open(stamp, 'w') as f:
-        f.write(wanted)
+    write_stamp(root, wanted)
     return script
 
 
@@ -1071,8 +1067,7 @@ def instruction_phase(managed, names, install_ports, work, results):
         # Row 9 in instructions: a no-op run with one server part and one
         # with none, after a run that installed (or emptied) each; and one
         # with the do-nothing recipe in that part.
-        cmds = [[cand.buildout_script, '-U', '-c',
-                 os.path.join(cand.dir, d, 'buildout.cfg')]
+        cmds = [buildout_cmd(cand.buildout_script, os.path.join(cand.dir, d))
                 for d in ('one', 'empty', 'floor-one')]
         try:
             fresh(os.path.join(cand.dir, 'one'))
@@ -1090,8 +1085,7 @@ def instruction_phase(managed, names, install_ports, work, results):
             ' with none, %.0f M with a do-nothing recipe' % (
                 cand.key, one / 1e6, empty / 1e6, floor / 1e6))
     for figure, key, one, many, script in jobs:
-        cmds = [[script, '-U', '-c', os.path.join(d, 'buildout.cfg')]
-                for d in (one, many)]
+        cmds = [buildout_cmd(script, d) for d in (one, many)]
         try:
             # once without valgrind: installs what is missing (the floor
             # egg), so that the counted runs install nothing
@@ -1224,10 +1218,10 @@ def targets(table):
 
     def check(label, ok, detail):
         out.append(dict(target=label, ok=ok, detail=detail))
-    def check_ratio(label, ours, other, factor, fmt='%.3f'):
+    def check_ratio(label, ours, other, factor):
         known = None not in (ours, other)
         check(label, ours <= factor * other if known else None,
-              (fmt + ' vs ' + fmt + ' (%.2fx)') % (ours, other, ours / other)
+              '%.3f vs %.3f (%.2fx)' % (ours, other, ours / other)
               if known else None)
     pair = table.get('start_pair', {}).get('cells', {}).get('ours')
     if pair:
@@ -1265,14 +1259,14 @@ def targets(table):
                   ' %.1f M (%.2fx)' % (floor, floor / q)))
     check_ratio('no-op run with 1 part <= 1.1 x with none',
                 med('noop1', 'ours'), med('noop_empty', 'ours'), 1.1)
-    if med('ir_noop1', 'ours') is not None:
-        check_ratio('no-op run with 1 part <= 1.1 x with none, in'
-                    ' instructions', med('ir_noop1', 'ours'),
-                    med('ir_noop_empty', 'ours'), 1.1, '%.0f M')
-        f, e = med('ir_noop_floor', 'ours'), med('ir_noop_empty', 'ours')
-        if None not in (f, e):
-            out[-1]['detail'] += ('; buildout alone, for a recipe with our'
-                                  ' requirements: %.0f M (%.2fx)' % (f, f / e))
+    o, e = med('ir_noop1', 'ours'), med('ir_noop_empty', 'ours')
+    if None not in (o, e):
+        floor = med('ir_noop_floor', 'ours')
+        check('no-op run with 1 part <= 1.1 x with none, in instructions',
+              o <= 1.1 * e, '%.0f M vs %.0f M (%.2fx)%s' % (
+                  o, e, o / e, '' if floor is None else
+                  '; buildout alone, for a recipe with our requirements:'
+                  ' %.0f M (%.2fx)' % (floor, floor / e)))
     f, r = med('noop_files', 'ours'), med('noop_reinstalled', 'ours')
     check('no-op: 0 parts reinstalled, 0 files rewritten (50 parts)',
           None if None in (f, r) else f == 0 and r == 0,
