@@ -319,12 +319,14 @@ class Server:
         """Start through the fast path; None where zdctl must do it (a
         manager is up already, or zdaemon.conf needs zdctl)."""
         spawn = self.config.get('spawn')
+        if not spawn:
+            return None  # zdctl's start answers "already serving" too
         status = self.status()
         pid = int(status['application']) if status else 0
         if pid and self.serving():
             self.say_serving(pid, already=True)
             return 0
-        if not spawn or status:
+        if status:
             return None
         from zc.zodbrecipes import manager
         logs = Logs(self.config.get('logs', ()))

@@ -52,16 +52,11 @@ def _script_path(ws):
     """sys.path entries for scripts of ws, as zc.buildout computes them
     (distribution locations, then paths from their .pth files)."""
     from zc.buildout.utils import get_pth_paths
-    path = [dist.location for dist in ws]
+    path = dict.fromkeys(dist.location for dist in ws)  # ordered set
     for location in list(path):
         for p in get_pth_paths(location):
-            if p not in path:
-                path.append(p)
-    unique = []
-    for p in path:
-        if p not in unique:
-            unique.append(p)
-    return [os.path.realpath(p) for p in unique]
+            path.setdefault(p)
+    return [os.path.realpath(p) for p in path]
 
 
 def script_path(buildout, ws):

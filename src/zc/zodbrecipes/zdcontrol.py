@@ -87,9 +87,10 @@ class Control(zdctl.ZDCmd):
             print('status takes no argument but -l')
             return 2
         result = self.server.do_status()
-        self.get_status()
-        if arg == '-l' and self.zd_status:
-            print(self.zd_status)
+        if arg == '-l':  # zdaemon's own status, asked only to show it
+            self.get_status()
+            if self.zd_status:
+                print(self.zd_status)
         return result
 
     def do_logreopen(self, arg):
