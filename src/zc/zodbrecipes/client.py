@@ -17,7 +17,6 @@ import sys
 
 import ZODB.config
 import zc.buildout
-import zc.buildout.easy_install
 
 from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files

@@ -11,7 +11,6 @@ import os
 import sys
 
 import zc.buildout
-import zc.buildout.easy_install
 
 from zc.zodbrecipes import ctl
 from zc.zodbrecipes import eggs
@@ -168,9 +167,9 @@ class Recipe:
             # Built from the same options, code and eggs before: publish
             # what that build published; install checks its files.
             options.update(self.recorded['published'])
+            opt = parse.Options(name, options)
             for option, path in self.recorded['private_keys']:
-                parse.check_private_key(parse.Options(name, options), option,
-                                        path)
+                parse.check_private_key(opt, option, path)
             return
         self.compute()
 
@@ -656,11 +655,7 @@ class Recipe:
                 found.append((s.blob_dir, 0o700, owner))
         found += [(os.path.dirname(p), None, owner) for p in self.logs + (
             [self.pid_file] if self.pid_file else [])]
-        unique = []
-        for d in found:
-            if d not in unique:
-                unique.append(d)
-        return unique
+        return list(dict.fromkeys(found))
 
     update = install
 

@@ -210,8 +210,7 @@ class Sample:
 
     def close(self):
         try:
-            self.harness.stop_servers(self.directory)
-            self.harness.tearDown(self.test)
+            self.harness.tearDown(self.test)  # (stops servers first)
         finally:
             for k, v in self.installer_state.items():
                 setattr(self.installer, k, v)
