@@ -80,12 +80,17 @@ if __name__ == '__main__':
 '''
 
 
-def script(buildout, ws, path, module, function, arguments=''):
-    """Write the script at path (if its text changed); return path."""
-    text = SCRIPT.format(
+def script_text(buildout, ws, module, function, arguments=''):
+    """The text of a script calling module.function(arguments) in ws."""
+    return SCRIPT.format(
         python=sys.executable, module=module, function=function,
         arguments=arguments,
         path=''.join('  %r,\n' % p for p in script_path(buildout, ws)))
+
+
+def script(buildout, ws, path, module, function, arguments=''):
+    """Write the script at path (if its text changed); return path."""
+    text = script_text(buildout, ws, module, function, arguments)
     if files.write(path, text, 0o755):
         logger.info('Generated script %r.', path)
     return path

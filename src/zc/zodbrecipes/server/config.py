@@ -1,0 +1,330 @@
+"""zeo.conf and zdaemon.conf: rendered, validated with ZEO's and zdaemon's
+own schemas, and read back into one plain value, ``Server``.
+
+Raw text the user gives is the user's: comments and order are kept and
+only what is missing is added.  Structured options are a second way to
+say the same thing; both end in the same value.  Everything later stages
+need to know about the server (address, storages, logs, TLS, the runner's
+settings) is taken from the loaded configuration, never guessed from the
+options.
+"""
+import os
+
+from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import zconf
+
+
+class Storage:
+    def __init__(self, name, type_, path=None, blob_dir=None):
+        self.name, self.type, self.path, self.blob_dir = (
+            name, type_, path, blob_dir)
+
+
+class Server:
+    """What the part's server is, once its configuration is validated.
+
+    zeo_conf, zdaemon_conf: the texts to write; address: a parse.Address;
+    storages: Storage objects; logs: event log files (besides the
+    transcript); pid_file; tls: whether clients must speak TLS;
+    transcript and socket: zdaemon's; runner: the settings the control
+    script needs (see runner_settings); user and group the server runs as;
+    private_keys: (option, path) of the TLS keys checked.
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    @property
+    def file_storages(self):
+        return [s for s in self.storages if s.path]
+
+    @property
+    def pack_address(self):
+        """The server's address as zeopack on this host reaches it."""
+        local = self.address.local()
+        if isinstance(local, str):
+            return local
+        return str(parse.Address(*local))
+
+
+def read(opt, settings, layout, working_set):
+    """Render, validate and read zeo.conf and zdaemon.conf."""
+    keys = []
+    user = settings['effective-user']
+    group = user_group(opt, user)
+    if 'zeo.conf' in settings.given:
+        zeo_text = raw_zeo_conf(opt, settings['zeo.conf'])
+    else:
+        zeo_text = structured_zeo_conf(opt, settings, layout, keys)
+    config = _validate(opt, settings, 'zeo.conf', zeo_text, layout.zeo_conf,
+                       zconf.zeo_schema(), working_set)
+    server = Server(zeo_conf=zeo_text, user=user, group=group,
+                    private_keys=keys, **inspect(opt, settings, config))
+    if server.tls and 'zeo.conf' in settings.given:
+        for key in _tls_key_files(zeo_text, layout.directory):
+            check_key(opt, keys, 'zeo.conf', key)
+
+    zdaemon_text = zdaemon_conf(opt, settings, layout)
+    zd = _validate(opt, settings, 'zdaemon.conf', zdaemon_text,
+                   layout.zdaemon_conf, zconf.zdaemon_schema(), working_set)
+    server.zdaemon_conf = zdaemon_text
+    server.transcript = zd.runner.transcript or layout.transcript
+    server.socket = zd.runner.socket_name
+    server.runner = runner_settings(zd, layout.zdaemon_conf)
+    return server
+
+
+def check_key(opt, keys, option, path):
+    parse.check_private_key(opt, option, path)
+    keys.append((option, path))
+
+
+def _validate(opt, settings, option, text, path, schema, working_set):
+    try:
+        return zconf.load(schema, text, path, working_set.entries)
+    except zconf.ConfigError as e:
+        raise opt.error(option, e.describe(
+            'the text' if option in settings.given else 'the generated text'))
+
+
+# -- zeo.conf ---------------------------------------------------------------
+
+def raw_zeo_conf(opt, text):
+    text = zconf.ensure_newline(text.strip('\n') + '\n')
+    for n, line, key, advice in zconf.removed_keys(text):
+        raise opt.error('zeo.conf', 'line %s %r: %s is not a ZEO 5+ key: %s'
+                        % (n, line, key, advice))
+    if not zconf.has_section(text, 'eventlog'):
+        text += zconf.logfile_eventlog('STDOUT')
+    return text
+
+
+ZEO_KEYS = ('read-only', 'invalidation-queue-size', 'invalidation-age',
+            'transaction-timeout', 'client-conflict-resolution')
+STORAGE_KEYS = ('pack-gc', 'pack-keep-old')
+
+
+def structured_zeo_conf(opt, settings, layout, keys):
+    s = settings
+    zeo = [('address', str(s['zeo-address']))]
+    zeo += [(key, _zconfig_value(s[key])) for key in ZEO_KEYS
+            if s[key] is not None]
+    if s['pid-file']:
+        zeo.append(('pid-filename', s['pid-file']))
+    zeo_text = zconf.render_section('zeo', zeo)
+    ssl = structured_ssl(opt, settings, keys)
+    if ssl:
+        nested = ''.join('  ' + line for line in zconf.render_section(
+            'ssl', ssl).splitlines(keepends=True))
+        zeo_text = zeo_text.replace('</zeo>', nested + '</zeo>')
+
+    storage = [('path', s['file-storage'])]
+    if s['blob-storage']:
+        storage.append(('blob-dir', s['blob-storage']))
+    storage += [(key, _zconfig_value(s[key])) for key in STORAGE_KEYS
+                if s[key] is not None]
+    log = s['zeo-log']
+    if log == layout.transcript:
+        log = None  # the transcript already holds what goes to STDOUT
+    return (zeo_text
+            + zconf.render_section('filestorage', storage,
+                                   s['storage-number'])
+            + zconf.logfile_eventlog(log or 'STDOUT', s['zeo-log-level'],
+                                     s['zeo-log-format']))
+
+
+def structured_ssl(opt, settings, keys):
+    """The <ssl> keys from the ssl-* options, with the files checked
+    (ZEO itself would die with a traceback on a missing file)."""
+    cert, key, auth = (settings['ssl-certificate'], settings['ssl-key'],
+                       settings['ssl-authenticate'])
+    if not cert:
+        return []
+    for option, p in (('ssl-certificate', cert), ('ssl-key', key),
+                      ('ssl-authenticate', auth)):
+        if p and not os.path.exists(p):
+            raise opt.error(option, '%s does not exist' % p)
+    check_key(opt, keys, 'ssl-key' if key else 'ssl-certificate', key or cert)
+    found = [('certificate', cert)]
+    if key:
+        found.append(('key', key))
+    if settings['ssl-password-function']:
+        found.append(('password-function', settings['ssl-password-function']))
+    if not auth:
+        raise opt.error(
+            'ssl-authenticate', 'is required with ssl-certificate: the CA'
+            ' file or directory that signed the client certificates (a'
+            ' ZEO server with TLS accepts only clients that present one)')
+    found.append(('authenticate', auth))
+    return found
+
+
+def inspect(opt, settings, config):
+    """Address, storages, logs, pid file and TLS of a loaded zeo.conf."""
+    address = config.zeo.address.address
+    if isinstance(address, str):
+        address = parse.Address(socket=address)
+    else:
+        host, port = address
+        if not port:
+            raise opt.error(
+                'zeo.conf' if 'zeo.conf' in settings.given else
+                'zeo-address', 'the address %r has no port: the server'
+                ' would listen on a random one' % (host,))
+        address = parse.Address(host or '0.0.0.0', port)
+    names = [o.name for o in config.storages]
+    if names.count(None) > 1:
+        raise opt.error('zeo.conf', 'only one storage may be unnamed: name'
+                        ' them, as in <filestorage NAME>')
+    if None in names and '1' in names:
+        raise opt.error('zeo.conf', 'an unnamed storage is named "1" by'
+                        ' runzeo, and a storage "1" exists')
+    storages = [Storage(opener.name or '1', opener.config.getSectionType(),
+                        *_storage_paths(opener.config))
+                for opener in config.storages]
+    logs = []
+    if config.eventlog is not None:
+        for handler in config.eventlog.handler_factories:
+            p = getattr(handler.section, 'path', None)
+            if p and p not in ('STDOUT', 'STDERR'):
+                logs.append(p)
+    return dict(address=address, storages=storages, logs=logs,
+                pid_file=config.zeo.pid_filename,
+                tls=bool(getattr(config.zeo, 'ssl', None)))
+
+
+def _zconfig_value(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+def _storage_paths(section):
+    """(path, blob_dir) of a storage section, looking into wrappers."""
+    path = getattr(section, 'path', None)
+    blob_dir = getattr(section, 'blob_dir', None)
+    if path or blob_dir:
+        return path, blob_dir
+    for attr in section.getSectionAttributes():
+        inner = getattr(section, attr, None)
+        inner = getattr(inner, 'config', None)
+        if inner is not None and hasattr(inner, 'getSectionAttributes'):
+            found = _storage_paths(inner)
+            if found != (None, None):
+                return found
+    return None, None
+
+
+def _tls_key_files(text, base):
+    """The existing private key files named by the <ssl> sections of a
+    zeo.conf text (the certificate, when a section has no key)."""
+    import io
+    import ZConfig
+    import ZConfig.cfgparser
+    import ZConfig.schemaless
+
+    class Parser(ZConfig.schemaless.Parser):
+        handle_define = ZConfig.cfgparser.ZConfigParser.handle_define
+
+    class Context(ZConfig.schemaless.Context):
+        def includeConfiguration(self, section, url, defines):
+            pass  # an %include-d file is checked by ZConfig only
+
+    context = Context()
+    try:
+        Parser(ZConfig.schemaless.Resource(io.StringIO(text), ''),
+               context).parse(context.top)
+    except ZConfig.ConfigurationError:
+        return []
+    found = []
+
+    def walk(section):
+        for sub in section.sections:
+            if sub.type == 'ssl':
+                keys = {k.lower(): v for k, v in sub.items()}
+                path = (keys.get('key') or keys.get('certificate') or [''])[0]
+                path = path and os.path.join(base, path)
+                if path and os.path.exists(path):
+                    found.append(path)
+            walk(sub)
+    walk(context.top)
+    return found
+
+
+# -- zdaemon.conf -----------------------------------------------------------
+
+def zdaemon_conf(opt, settings, layout):
+    """The user's zdaemon.conf with the recipe's <runner> defaults."""
+    runzeo = layout.program('runzeo', settings['runzeo'])
+    for label, value in (('runzeo', runzeo), ('zeo.conf', layout.zeo_conf)):
+        if any(c.isspace() for c in value):
+            raise opt.error(label, '%r: zdaemon splits its program line at'
+                            ' white space' % value)
+    defaults = [
+        ('program', '%s -C %s' % (runzeo, layout.zeo_conf)),
+        ('daemon', 'on'),
+        ('directory', layout.workdir),
+        ('socket-name', settings['socket-name']),
+        ('transcript', layout.transcript),
+    ]
+    if settings['effective-user']:
+        defaults.append(('user', settings['effective-user']))
+    text = zconf.merge_section_keys(settings['zdaemon.conf'], 'runner',
+                                    defaults)
+    if not zconf.has_section(text, 'eventlog'):
+        text += zconf.logfile_eventlog(layout.transcript)
+    return text
+
+
+def runner_settings(zd, path):
+    """What the control script needs of the validated zdaemon.conf: the
+    socket and timeouts, and the settings under which the daemon manager
+    can spawn runzeo before loading zdaemon (see manager.py), unless the
+    configuration asks for what only zdctl does."""
+    r = zd.runner
+    settings = dict(socket=r.socket_name, stop_timeout=r.stop_timeout or 300,
+                    start_timeout=r.start_timeout or 300)
+    env = getattr(zd, 'environment', None)
+    env = getattr(env, 'mapping', None) or {}
+    paths = [r.socket_name, r.transcript, r.program[0]] + (
+        [r.directory] if r.directory else [])
+    if (r.daemon and not r.start_test_program and not r.zdrun
+            and not r.python and all(os.path.isabs(p) for p in paths)):
+        settings['spawn'] = dict(
+            config=path, program=list(r.program), directory=r.directory,
+            socket=r.socket_name, transcript=r.transcript,
+            umask=r.umask if r.umask is not None else 0o22, user=r.user,
+            environment=dict(env))
+    return settings
+
+
+# -- the user the server runs as -----------------------------------------
+
+def user_group(opt, user):
+    """The name of the user's primary group (the user's name when unknown).
+    As root, the user must exist: the server is started as that user."""
+    if not user:
+        return None
+    import grp
+    import pwd
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        if os.geteuid() == 0:
+            raise opt.error('effective-user' if opt.has('effective-user') else
+                            'deployment',
+                            'there is no user %r on this system' % user)
+        return user
+    try:
+        return grp.getgrgid(pw.pw_gid).gr_name
+    except KeyError:
+        return user
+
+
+def owner(user):
+    """(uid, gid) for directories the server writes into, as root."""
+    if not user or os.geteuid() != 0:
+        return None
+    import pwd
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid

@@ -1,0 +1,301 @@
+"""Every file a server part writes, one small function per output.
+
+Each function takes the ``Part`` (the parsed settings, the layout, the
+validated server configuration) and returns the ``File``s it makes, or
+none.  ``OUTPUTS`` lists them in the order they are written; the recipe
+renders them all when buildout reads the part (so a renderer's objection
+stops buildout before anything is uninstalled) and ``install`` only writes
+them.  A new output is a function here and a row in ``OUTPUTS``.
+"""
+import os
+import sys
+
+from zc.zodbrecipes import eggs
+from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import schedule
+from zc.zodbrecipes.render import backup as render_backup
+from zc.zodbrecipes.render import cron
+from zc.zodbrecipes.render import logrotate as render_logrotate
+from zc.zodbrecipes.render import quoting
+from zc.zodbrecipes.render import rcscript
+from zc.zodbrecipes.render import supervisor as render_supervisor
+from zc.zodbrecipes.render import systemd as render_systemd
+
+
+class File:
+    """A file to write.  kind: the option that publishes its path to other
+    parts (or None); script: a generated program (install logs it)."""
+
+    def __init__(self, path, text, mode=0o644, kind=None, script=False):
+        self.path, self.text, self.mode = path, text, mode
+        self.kind, self.script = kind, script
+
+
+class Part:
+    """What the outputs are made from."""
+
+    def __init__(self, buildout, opt, settings, layout, server, working_set):
+        self.buildout, self.opt = buildout, opt
+        self.settings, self.layout, self.server = settings, layout, server
+        self.working_set = working_set
+
+    def render(self, option, function, *args, **kw):
+        """Call a renderer; its OptionError becomes the option's error."""
+        try:
+            return function(*args, **kw)
+        except parse.OptionError as e:
+            raise self.opt.error(option, e)
+
+    def program(self, module, arguments=''):
+        """A Python program in the server's working set."""
+        return eggs.script_text(self.buildout, self.working_set, module,
+                                'main', arguments)
+
+    @property
+    def zeopack(self):
+        return self.layout.program('zeopack', self.settings['zeopack'])
+
+    @property
+    def runzeo(self):
+        return self.layout.program('runzeo', self.settings['runzeo'])
+
+    @property
+    def repozo(self):
+        return self.layout.program('repozo')
+
+    @property
+    def ctl(self):
+        return self.layout.program('ctl')
+
+
+def configuration(part):
+    layout, server = part.layout, part.server
+    return [File(layout.zeo_conf, server.zeo_conf),
+            File(layout.zdaemon_conf, server.zdaemon_conf)]
+
+
+def programs(part):
+    """runzeo, zeopack and (for backups) repozo, unless the options name
+    existing scripts of the user's."""
+    wanted = [(part.settings['runzeo'], part.runzeo, 'ZEO.runzeo'),
+              (part.settings['zeopack'], part.zeopack, 'ZEO.scripts.zeopack')]
+    if part.settings['backup']:
+        wanted.append((None, part.repozo, 'ZODB.scripts.repozo'))
+    return [File(path, part.program(module), 0o755, script=True)
+            for given, path, module in wanted
+            if not (given and os.path.exists(given))]
+
+
+def control_script(part):
+    """bin/NAME: the control program; with shell-script, a /bin/sh script
+    running the program kept in the part's directory (in deployment mode,
+    the rc script does that)."""
+    layout, server = part.layout, part.server
+    config = dict(
+        name=layout.name,
+        zdaemon_conf=layout.zdaemon_conf,
+        address=server.address.local(),
+        address_str=str(server.address),
+        tls=server.tls,
+        logs=[server.transcript] + server.logs,
+        **server.runner)
+    if not part.settings['shell-script']:
+        return [File(layout.control, part.program(
+            'zc.zodbrecipes.ctl', repr(config)), 0o755,
+            script=True)]
+    found = [File(part.ctl, part.program(
+        'zc.zodbrecipes.ctl', repr(config)), 0o755, script=True)]
+    if not layout.deployment:
+        found.append(File(layout.control, '#!/bin/sh\nexec %s "$@"\n'
+                          % quoting.sh_quoted(part.ctl), 0o755))
+    return found
+
+
+def rc_script(part):
+    layout = part.layout
+    if not (layout.deployment and part.settings['shell-script']):
+        return []
+    return [File(layout.control, part.render(
+        'deployment', rcscript.render, layout.prefix, part.ctl), 0o755,
+        kind='rc-script')]
+
+
+def logrotate(part):
+    layout, s, server = part.layout, part.settings, part.server
+    if not (layout.logrotate and s['logrotate']):
+        return []
+    logs = list(dict.fromkeys([server.transcript] + server.logs))
+    return [File(os.path.join(layout.logrotate, layout.prefix), part.render(
+        'logrotate', render_logrotate.render, logs,
+        [layout.control, 'logreopen'], rotate=s['logrotate-rotate'],
+        frequency=s['logrotate-frequency'],
+        compress=s['logrotate-compress'], size=s['logrotate-size'],
+        user=server.user, group=server.group), kind='logrotate-file')]
+
+
+def _packed(part, option):
+    packed = [st.name for st in part.server.file_storages]
+    if not packed:
+        raise part.opt.error(option, 'the server has no file storage to %s'
+                             % ('pack' if option == 'pack' else 'back up'))
+    return packed
+
+
+def pack(part):
+    layout, server, when = part.layout, part.server, part.settings['pack']
+    if not when:
+        return []
+    packed = _packed(part, 'pack')
+    if layout.crontab:
+        commands = part.render(
+            'pack', cron.pack_commands, layout.prefix, part.zeopack,
+            server.pack_address, packed, layout.run, when.days)
+        return [File(layout.crond_file('pack'), part.render(
+            'pack', cron.crontab, when, [argv for _, argv in commands],
+            user=server.user, comment='Pack the ZEO server %s'
+            ' (zc.zodbrecipes)' % layout.prefix), kind='pack-crontab')]
+    return [File(layout.script('pack'), part.render(
+        'pack', cron.pack_script, layout.prefix, part.zeopack,
+        server.pack_address, packed, layout.run, when.days or 0), 0o755,
+        kind='pack-script')]
+
+
+def backup(part):
+    layout, server, s = part.layout, part.server, part.settings
+    when = s['backup']
+    if not when:
+        return []
+    if s['pack']:
+        part.render('backup', schedule.distinct_minute, when, s['pack'])
+    if when.days is not None:
+        raise part.opt.error('backup', 'a number of days applies to packing'
+                             ' only (use backup-keep)')
+    _packed(part, 'backup')
+    triples = [(st.name, st.path, st.blob_dir)
+               for st in server.file_storages]
+    backups = s['backup-directory']
+    script = layout.script('backup')
+    found = [
+        File(script, part.render(
+            'backup', render_backup.backup_script, layout.prefix,
+            part.repozo, triples, backups, keep=s['backup-keep']), 0o755,
+            kind='backup-script'),
+        File(layout.script('restore'), part.render(
+            'backup', render_backup.restore_script, layout.prefix,
+            part.repozo, triples, backups, [layout.control, 'status'],
+            server.pack_address, sys.executable), 0o755,
+            kind='restore-script'),
+    ]
+    if layout.crontab:
+        found.append(File(layout.crond_file('backup'), part.render(
+            'backup', cron.crontab, when, [[script]], user=server.user,
+            comment='Back up the ZEO server %s (zc.zodbrecipes)'
+            % layout.prefix), kind='backup-crontab'))
+    return found
+
+
+def systemd(part):
+    layout, server, s = part.layout, part.server, part.settings
+    directory = s['systemd-directory']
+    if not directory:
+        return []
+    prefix = layout.prefix
+    writable = []
+    for st in server.storages:
+        writable += [os.path.dirname(p) for p in (st.path, st.blob_dir) if p]
+    writable += [os.path.dirname(p) for p in
+                 [server.transcript, server.socket] + server.logs +
+                 ([server.pid_file] if server.pid_file else [])]
+    writable = list(dict.fromkeys(writable))
+    readable = [sys.executable, layout.directory]
+    account = dict(user=server.user, group=server.group)
+    units = {prefix + '.service': part.render(
+        'systemd-directory', render_systemd.server_service, prefix,
+        part.runzeo, layout.zeo_conf, directory=layout.workdir,
+        writable=writable, readable=readable, **account)}
+    if s['pack']:
+        units.update(part.render(
+            'pack', render_systemd.pack_units, prefix, s['pack'],
+            part.zeopack, server.pack_address,
+            [st.name for st in server.file_storages], readable=readable,
+            **account))
+    if s['backup']:
+        units.update(part.render(
+            'backup', render_systemd.backup_units, prefix, s['backup'],
+            layout.script('backup'), s['backup-directory'],
+            readable=readable + writable, **account))
+    found = []
+    for unit, text in units.items():
+        if unit == prefix + '.service':
+            kind = 'systemd-service'
+        else:
+            kind = 'systemd-' + unit[len(prefix) + 1:].replace('.', '-')
+        found.append(File(os.path.join(directory, unit), text, kind=kind))
+    return found
+
+
+def supervisor(part):
+    layout, server = part.layout, part.server
+    directory = part.settings['supervisor-directory']
+    if not directory:
+        return []
+    return [File(os.path.join(directory, layout.prefix + '.conf'),
+                 part.render(
+                     'supervisor-directory', render_supervisor.render,
+                     layout.prefix, part.runzeo, layout.zeo_conf,
+                     server.transcript, user=server.user,
+                     directory=layout.workdir), kind='supervisor-file')]
+
+
+OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
+           pack, backup, systemd, supervisor)
+
+
+def render(part):
+    """Every file of the part, in the order they are written."""
+    return [f for output in OUTPUTS for f in output(part)]
+
+
+def directories(part, files):
+    """(path, mode, owner) of the directories the part needs: those of its
+    files, and those the server writes into (owned by its user)."""
+    from zc.zodbrecipes.server.config import owner as owner_of
+    layout, server = part.layout, part.server
+    owner = owner_of(server.user)
+    found = [(d, None, None) for d in (layout.etc, layout.bin,
+                                       layout.scripts)]
+    found += [(os.path.dirname(f.path), None, None) for f in files]
+    found += [(d, None, owner) for d in (
+        layout.run, layout.log, os.path.dirname(server.transcript),
+        os.path.dirname(server.socket))]
+    for st in server.storages:
+        if st.path:
+            found.append((os.path.dirname(st.path), None, owner))
+        if st.blob_dir:
+            found.append((st.blob_dir, 0o700, owner))
+    found += [(os.path.dirname(p), None, owner) for p in server.logs + (
+        [server.pid_file] if server.pid_file else [])]
+    return list(dict.fromkeys(found))
+
+
+def published(part, files):
+    """The options the part publishes for other parts."""
+    layout, server = part.layout, part.server
+    files_ = server.file_storages
+    blobs = [st for st in server.storages if st.blob_dir]
+    found = {
+        'address': str(server.address),
+        'zeo-conf': layout.zeo_conf,
+        'zdaemon-conf': layout.zdaemon_conf,
+        'control-script': layout.control,
+        'storages': ' '.join(st.name for st in server.storages),
+        'log-file': server.transcript,
+        'file-storage': files_[0].path if files_ else '',
+        'blob-storage': blobs[0].blob_dir if blobs else '',
+        'data-paths': ' '.join(p for st in server.storages
+                               for p in (st.path, st.blob_dir) if p),
+        'log-paths': ' '.join(server.logs),
+        'socket-name': server.socket,
+    }
+    found.update((f.kind, f.path) for f in files if f.kind)
+    return found

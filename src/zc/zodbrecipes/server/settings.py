@@ -1,0 +1,235 @@
+"""The server recipe's options: one table, read once into typed values.
+
+Each row names an option, the parser that turns its text into a value,
+its default, and its group.  The table drives everything that depends on
+the list of options: ``read`` (parsing, in table order, so the first
+mistake reported is the first in the table), the check that zeo.conf and
+the structured options are not both given, the README's option list (a
+test checks that they agree), and the warning for a near miss of an option
+name.
+
+A new option is one row here, plus the use of its value in the stage that
+needs it (config.py for zeo.conf and zdaemon.conf, outputs.py for files).
+"""
+import collections
+import os
+
+from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import schedule
+from zc.zodbrecipes.render import logrotate
+
+# The groups, in the order the README lists them.
+GROUPS = collections.OrderedDict([
+    ('server', 'The server'),
+    ('structured', 'Structured options (an error together with zeo.conf)'),
+    ('deployment', 'Deployment mode'),
+    ('jobs', 'Packing and backups'),
+])
+
+LOG_LEVELS = ('critical', 'error', 'warn', 'warning', 'info', 'debug',
+              'blather', 'trace', 'all')
+
+
+class Option:
+    """A row of the table.
+
+    parser takes (text, layout) and returns the value; default is a value
+    or a function of the layout.  inherited options are read from the
+    deployment section when the part does not give them.  needs names an
+    option (and how an error calls it) without which this one is an error.
+    """
+
+    def __init__(self, name, parser, default=None, group='server',
+                 inherited=False, needs=None):
+        self.name, self.parser, self.default, self.group = (
+            name, parser, default, group)
+        self.inherited, self.needs = inherited, needs
+
+    def default_for(self, layout):
+        return self.default(layout) if callable(self.default) else self.default
+
+
+# -- parsers: (text, layout) -> value ------------------------------------------
+
+def text(value, layout):
+    """ZConfig text, kept as written."""
+    return value
+
+
+def line(value, layout):
+    return parse.line(value)
+
+
+def name(value, layout):
+    return parse.name(value)
+
+
+def boolean(value, layout):
+    return parse.boolean(value)
+
+
+def whole(value, layout):
+    return parse.integer(value, 0)
+
+
+def at_least_one(value, layout):
+    return parse.integer(value, 1)
+
+
+def requirements(value, layout):
+    return parse.requirements(value)
+
+
+def path(value, layout):
+    """A path, relative to the buildout directory."""
+    return parse.path(value, layout.directory)
+
+
+def script(value, layout):
+    """A script's path, relative to the bin directory."""
+    return parse.path(value, layout.bin)
+
+
+def path_or_none(value, layout):
+    """A path, or nothing at all for an empty value."""
+    if not value.strip():
+        return ''
+    return path(value, layout)
+
+
+def address(value, layout):
+    return parse.address(value, base=layout.directory)
+
+
+def log_level(value, layout):
+    level = parse.line(value)
+    if level.lower() not in LOG_LEVELS:
+        raise parse.OptionError('%r is not a log level (%s)' % (
+            level, ', '.join(LOG_LEVELS)))
+    return level
+
+
+def dotted_name(value, layout):
+    value = parse.line(value)
+    if not all(part.isidentifier() for part in value.split('.')):
+        raise parse.OptionError('%r is not a dotted name' % value)
+    return value
+
+
+def checked(function):
+    """A renderer's own check (on the stripped value) as a parser."""
+    def parser(value, layout):
+        return function(value.strip())
+    return parser
+
+
+BACKUP = ('backup', 'the backup option')
+CERTIFICATE = ('ssl-certificate', 'ssl-certificate')
+
+OPTIONS = [
+    Option('name', name),
+    Option('deployment', line),
+    Option('eggs', requirements, []),
+    Option('shell-script', boolean, False),
+    Option('effective-user', name, lambda layout: layout.user),
+    Option('runzeo', script),
+    Option('zeopack', script),
+    Option('zdaemon', script),  # accepted for 3.1 buildouts, not used
+    Option('socket-name', path, lambda layout: layout.socket),
+    Option('zeo.conf', text),
+    Option('zdaemon.conf', text, ''),
+
+    Option('zeo-address', address, parse.Address('127.0.0.1', 8100),
+           'structured'),
+    Option('file-storage', path, lambda layout: os.path.join(
+        layout.var, 'filestorage', 'Data.fs'), 'structured'),
+    Option('blob-storage', path_or_none, lambda layout: os.path.join(
+        layout.var, 'blobstorage'), 'structured'),
+    Option('storage-number', name, '1', 'structured'),
+    Option('read-only', boolean, None, 'structured'),
+    Option('invalidation-queue-size', whole, None, 'structured'),
+    Option('invalidation-age', whole, None, 'structured'),
+    Option('transaction-timeout', whole, None, 'structured'),
+    Option('client-conflict-resolution', boolean, None, 'structured'),
+    Option('pack-gc', boolean, None, 'structured'),
+    Option('pack-keep-old', boolean, None, 'structured'),
+    Option('pid-file', path, None, 'structured'),
+    Option('zeo-log', path, None, 'structured'),
+    Option('zeo-log-level', log_level, 'INFO', 'structured'),
+    Option('zeo-log-format', line, None, 'structured'),
+    Option('ssl-certificate', path, None, 'structured'),
+    Option('ssl-key', path, None, 'structured', needs=CERTIFICATE),
+    Option('ssl-authenticate', path, None, 'structured', needs=CERTIFICATE),
+    Option('ssl-password-function', dotted_name, None, 'structured',
+           needs=CERTIFICATE),
+
+    Option('logrotate', boolean, True, 'deployment', inherited=True),
+    Option('logrotate-rotate', whole, 14, 'deployment'),
+    Option('logrotate-frequency', checked(logrotate.frequency), 'daily',
+           'deployment'),
+    Option('logrotate-compress', boolean, True, 'deployment'),
+    Option('logrotate-size', checked(logrotate.size), None, 'deployment'),
+    Option('systemd-directory', path, None, 'deployment', inherited=True),
+    Option('supervisor-directory', path, None, 'deployment',
+           inherited=True),
+
+    Option('pack', checked(schedule.parse), None, 'jobs'),
+    Option('backup', checked(schedule.parse), None, 'jobs'),
+    Option('backup-directory', path, lambda layout: layout.backups, 'jobs',
+           needs=BACKUP),
+    Option('backup-keep', at_least_one, 7, 'jobs', needs=BACKUP),
+]
+BY_NAME = {o.name: o for o in OPTIONS}
+STRUCTURED = [o.name for o in OPTIONS if o.group == 'structured']
+# Read before the layout exists (they choose it).
+LAYOUT = ('name', 'deployment')
+
+
+class Settings(dict):
+    """Option name -> typed value, for every option of the table, plus
+    ``given``: the names of the options the part sets itself."""
+
+    def __init__(self, values, given):
+        dict.__init__(self, values)
+        self.given = given
+
+
+def read_layout_options(opt, part):
+    """The part's name and deployment section, which choose the layout."""
+    return (opt.get('name', parse.name, part),
+            opt.get('deployment', parse.line, None))
+
+
+def read(opt, layout):
+    """Every option of the table, parsed in table order (errors name the
+    part and the option), with defaults for the layout."""
+    values = {}
+    given = set()
+    for option in OPTIONS:
+        values[option.name] = _read(opt, layout, option, given)
+    if 'zeo.conf' in given:
+        structured = [n for n in STRUCTURED if n in given]
+        if structured:
+            raise opt.error(
+                'zeo.conf', 'give either zeo.conf or the structured'
+                ' options (%s), not both' % ', '.join(structured))
+    for option in OPTIONS:
+        if option.needs and option.name in given:
+            needed, called = option.needs
+            if needed not in given:
+                raise opt.error(option.name, 'needs %s' % called)
+    return Settings(values, given)
+
+
+def _read(opt, layout, option, given):
+    if opt.has(option.name):
+        given.add(option.name)
+        return opt.get(option.name, option.parser, layout=layout)
+    section = layout.section
+    if option.inherited and section is not None and option.name in section:
+        try:
+            return option.parser(section[option.name], layout)
+        except parse.OptionError as e:
+            raise opt.error('deployment', 'section %s, %s: %s' % (
+                opt.raw('deployment'), option.name, e))
+    return option.default_for(layout)
