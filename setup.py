@@ -17,6 +17,7 @@ tests_require = [
     'cryptography',
     'zc.zlibstorage',
     'supervisor',
+    'docutils',
 ]
 
 setup(
@@ -24,7 +25,12 @@ setup(
     version='4.0.dev0',
     author='zc.zodbrecipes developers',
     description='zc.buildout recipes for ZEO servers and clients',
-    long_description=read('README.txt') + '\n\n' + read('CHANGES.txt'),
+    # The package page is the tested manual, as zc.recipe.egg's is.
+    long_description='\n\n'.join(
+        [read('README.txt')]
+        + [read('src', 'zc', 'zodbrecipes', document) for document in (
+            'server.txt', 'client.txt', 'deployment.txt')]
+        + [read('CHANGES.txt')]),
     long_description_content_type='text/x-rst',
     license='ZPL 2.1',
     keywords='zodb zeo buildout recipe zdaemon',

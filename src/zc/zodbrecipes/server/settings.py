@@ -22,7 +22,7 @@ from zc.zodbrecipes.render import logrotate
 GROUPS = collections.OrderedDict([
     ('server', 'The server'),
     ('structured', 'Structured options (an error together with zeo.conf)'),
-    ('deployment', 'Deployment mode'),
+    ('deployment', 'Log rotation and services'),
     ('jobs', 'Packing and backups'),
 ])
 

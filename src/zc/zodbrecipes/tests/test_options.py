@@ -1,0 +1,72 @@
+"""The server recipe's option table against README.txt's option list,
+and the package's long description (README plus the tested documents)."""
+import os
+import re
+import unittest
+
+from zc.zodbrecipes.server import settings
+
+here = os.path.dirname(os.path.abspath(__file__))
+top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    here))))
+README = os.path.join(top, 'README.txt')
+
+
+def readme_options():
+    """{group title: [option names]} from README.txt's server option list:
+    the definition terms (unindented lines of ``names``) under each
+    heading between "Options" and the published options."""
+    with open(README) as f:
+        text = f.read()
+    start = text.index('\nOptions\n-------\n')
+    end = text.index('Options published for other parts', start)
+    lines = text[start:end].splitlines()
+    found = {}
+    group = None
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and re.fullmatch(r'~+', lines[i + 1]):
+            group = found.setdefault(line.strip(), [])
+        elif line.startswith('``') and group is not None:
+            group.extend(re.findall(r'``([^`]+)``', line))
+    return found
+
+
+class OptionTable(unittest.TestCase):
+
+    def test_readme_lists_every_option_in_its_group(self):
+        documented = readme_options()
+        self.assertEqual(list(documented), list(settings.GROUPS.values()))
+        for key, title in settings.GROUPS.items():
+            in_table = [o.name for o in settings.OPTIONS if o.group == key]
+            self.assertEqual(sorted(documented[title]), sorted(in_table),
+                             'README.txt, %r' % title)
+
+    def test_names_are_unique(self):
+        names = [o.name for o in settings.OPTIONS]
+        self.assertEqual(len(names), len(set(names)))
+
+
+class LongDescription(unittest.TestCase):
+    """The package page is README.txt, the tested documents and CHANGES,
+    and renders as reStructuredText without a warning."""
+
+    def test_tested_documents_are_the_package_page(self):
+        import importlib.metadata
+        description = importlib.metadata.metadata(
+            'zc.zodbrecipes').get_payload()
+        package = os.path.dirname(here)
+        for document in ('server.txt', 'client.txt', 'deployment.txt'):
+            with open(os.path.join(package, document)) as f:
+                first = next(line for line in f if line[:1].isalpha())
+            self.assertIn(first, description, document)
+
+    def test_it_renders_without_warnings(self):
+        import importlib.metadata
+        import io
+        import docutils.core
+        warnings = io.StringIO()
+        docutils.core.publish_doctree(
+            importlib.metadata.metadata('zc.zodbrecipes').get_payload(),
+            settings_overrides=dict(report_level=2, halt_level=5,
+                                    warning_stream=warnings))
+        self.assertEqual(warnings.getvalue(), '')
