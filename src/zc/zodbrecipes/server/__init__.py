@@ -74,8 +74,14 @@ class Recipe:
 
     def __init__(self, buildout, name, options):
         self.buildout, self.part, self.options = buildout, name, options
-        given = {k: v for k, v in options.items() if not k.startswith('__')}
+        # (copy() reads the values without marking them used: buildout's
+        # own warning names the options no stage reads)
+        given = {k: v for k, v in options.copy().items()
+                 if not k.startswith('__')}
         self.given = given
+        for option, known in table.near_misses(given):
+            logger.warning('[%s] %s is not an option of this recipe: did you'
+                           ' mean %s?', name, option, known)
         self.stamp = stamps.Stamp(
             buildout, name, given, [given['deployment']]
             if 'deployment' in given else [],
@@ -90,6 +96,7 @@ class Recipe:
             # Built from the same options, code and eggs before: publish
             # what that build published; install checks its files.
             options.update(self.recorded['published'])
+            table.mark_used(options)
             opt = parse.Options(name, options)
             for option, path in self.recorded['private_keys']:
                 parse.check_private_key(opt, option, path)
@@ -100,9 +107,8 @@ class Recipe:
     def compute(self):
         self.build = Build(self.buildout, self.part, self.options)
         self.options.update(self.build.published)
-        self.published = {k: v for k, v in self.options.items()
-                          if not k.startswith('__')
-                          and self.given.get(k) != v}
+        self.published = {k: v for k, v in self.build.published.items()
+                          if self.given.get(k) != v}
 
     def install(self):
         if self.build is None:

@@ -12,6 +12,7 @@ A new option is one row here, plus the use of its value in the stage that
 needs it (config.py for zeo.conf and zdaemon.conf, outputs.py for files).
 """
 import collections
+import difflib
 import os
 
 from zc.zodbrecipes import options as parse
@@ -233,3 +234,22 @@ def _read(opt, layout, option, given):
             raise opt.error('deployment', 'section %s, %s: %s' % (
                 opt.raw('deployment'), option.name, e))
     return option.default_for(layout)
+
+
+def near_misses(given):
+    """(option, known option) for each given option that is not in the
+    table but looks like one (a misspelling buildout would only call
+    unused)."""
+    names = list(BY_NAME)
+    for option in sorted(given):
+        if option not in BY_NAME:
+            close = difflib.get_close_matches(option, names, 1, 0.8)
+            if close:
+                yield option, close[0]
+
+
+def mark_used(options):
+    """Read every option of the table, as a full build does (buildout
+    warns about the options a part never read)."""
+    for option in OPTIONS:
+        options.get(option.name)
