@@ -61,3 +61,48 @@ def makedirs(path, mode=None, owner=None):
     os.chmod(path, 0o755 if mode is None else mode)
     if owner is not None and os.geteuid() == 0:
         os.chown(path, *owner)
+
+
+# File systems that hold no files of ours (mkdir there fails, or worse).
+PSEUDO = frozenset((
+    'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'debugfs',
+    'tracefs', 'securityfs', 'pstore', 'bpf', 'configfs', 'fusectl',
+    'mqueue', 'binfmt_misc', 'autofs', 'efivarfs', 'hugetlbfs'))
+
+
+def unusable_directory(path):
+    """Why the directory path cannot be created or used, or None.
+
+    Checked when buildout reads a part, so that a directory install would
+    fail to create stops buildout before it uninstalls anything.
+    """
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return '%s is not a directory' % existing
+    kind = filesystem(existing)
+    if kind in PSEUDO:
+        return '%s is on a %s file system' % (existing, kind)
+    if existing != path and not os.access(existing, os.W_OK | os.X_OK):
+        return 'cannot create %s: %s is not writable' % (path, existing)
+    return None
+
+
+def filesystem(path):
+    """The type of the file system holding path (None if unknown)."""
+    path = os.path.realpath(path)
+    best, kind = '', None
+    try:
+        with open('/proc/self/mountinfo') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields, _, rest = line.partition(' - ')
+        point = fields.split()[4].encode().decode('unicode_escape')
+        inside = point == '/' or path == point or path.startswith(
+            point + '/')
+        if inside and len(point) >= len(best):
+            best, kind = point, (rest.split() or [None])[0]
+    return kind

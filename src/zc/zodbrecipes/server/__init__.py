@@ -56,7 +56,18 @@ class Build:
         part_ = outputs.Part(buildout, opt, settings, layout, server,
                              working_set)
         self.files = outputs.render(part_)
-        self.directories = outputs.directories(part_, self.files)
+        directories = outputs.directories(part_, self.files)
+        # install must not fail on what the options say: a directory it
+        # could not create, a file where a directory must go
+        for (d, mode, owner), option in directories:
+            problem = files.unusable_directory(d)
+            if problem:
+                raise opt.error(option, problem)
+        for f in self.files:
+            if os.path.isdir(f.path):
+                raise opt.error(f.option or 'name', '%s is a directory'
+                                % f.path)
+        self.directories = [d for d, option in directories]
         self.published = outputs.published(part_, self.files)
         self.private_keys = server.private_keys
 

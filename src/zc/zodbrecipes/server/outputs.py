@@ -24,11 +24,13 @@ from zc.zodbrecipes.render import systemd as render_systemd
 
 class File:
     """A file to write.  kind: the option that publishes its path to other
-    parts (or None); script: a generated program (install logs it)."""
+    parts (or None); script: a generated program (install logs it);
+    option: the option an error about the file names."""
 
-    def __init__(self, path, text, mode=0o644, kind=None, script=False):
+    def __init__(self, path, text, mode=0o644, kind=None, script=False,
+                 option=None):
         self.path, self.text, self.mode = path, text, mode
-        self.kind, self.script = kind, script
+        self.kind, self.script, self.option = kind, script, option
 
 
 class Part:
@@ -45,6 +47,14 @@ class Part:
             return function(*args, **kw)
         except parse.OptionError as e:
             raise self.opt.error(option, e)
+
+    def source(self, *options):
+        """The first of options the part gives: the one an error about a
+        path names (else what chose the layout)."""
+        for option in options:
+            if option in self.settings.given:
+                return option
+        return 'deployment' if self.layout.deployment else 'name'
 
     def program(self, module, arguments=''):
         """A Python program in the server's working set."""
@@ -77,13 +87,22 @@ def configuration(part):
 def programs(part):
     """runzeo, zeopack and (for backups) repozo, unless the options name
     existing scripts of the user's."""
-    wanted = [(part.settings['runzeo'], part.runzeo, 'ZEO.runzeo'),
-              (part.settings['zeopack'], part.zeopack, 'ZEO.scripts.zeopack')]
+    wanted = [('runzeo', part.runzeo, 'ZEO.runzeo'),
+              ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
     if part.settings['backup']:
-        wanted.append((None, part.repozo, 'ZODB.scripts.repozo'))
-    return [File(path, part.program(module), 0o755, script=True)
-            for given, path, module in wanted
-            if not (given and os.path.exists(given))]
+        wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
+    found = []
+    for option, path, module in wanted:
+        given = part.settings.get(option) if option != 'backup' else None
+        if given and os.path.exists(given):
+            continue  # the user's own
+        if given and not given.startswith(part.layout.directory + os.sep):
+            raise part.opt.error(option, '%s does not exist (a script outside'
+                                 ' the buildout is used, never generated)'
+                                 % given)
+        found.append(File(path, part.program(module), 0o755, script=True,
+                          option=option))
+    return found
 
 
 def control_script(part):
@@ -117,7 +136,7 @@ def rc_script(part):
         return []
     return [File(layout.control, part.render(
         'deployment', rcscript.render, layout.prefix, part.ctl), 0o755,
-        kind='rc-script')]
+        kind='rc-script', option='deployment')]
 
 
 def logrotate(part):
@@ -130,7 +149,8 @@ def logrotate(part):
         [layout.control, 'logreopen'], rotate=s['logrotate-rotate'],
         frequency=s['logrotate-frequency'],
         compress=s['logrotate-compress'], size=s['logrotate-size'],
-        user=server.user, group=server.group), kind='logrotate-file')]
+        user=server.user, group=server.group), kind='logrotate-file',
+        option='deployment')]
 
 
 def _packed(part, option):
@@ -153,11 +173,12 @@ def pack(part):
         return [File(layout.crond_file('pack'), part.render(
             'pack', cron.crontab, when, [argv for _, argv in commands],
             user=server.user, comment='Pack the ZEO server %s'
-            ' (zc.zodbrecipes)' % layout.prefix), kind='pack-crontab')]
+            ' (zc.zodbrecipes)' % layout.prefix), kind='pack-crontab',
+            option='pack')]
     return [File(layout.script('pack'), part.render(
         'pack', cron.pack_script, layout.prefix, part.zeopack,
         server.pack_address, packed, layout.run, when.days or 0), 0o755,
-        kind='pack-script')]
+        kind='pack-script', option='pack')]
 
 
 def backup(part):
@@ -179,18 +200,18 @@ def backup(part):
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
             part.repozo, triples, backups, keep=s['backup-keep']), 0o755,
-            kind='backup-script'),
+            kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
             part.repozo, triples, backups, [layout.control, 'status'],
             server.pack_address, sys.executable), 0o755,
-            kind='restore-script'),
+            kind='restore-script', option='backup'),
     ]
     if layout.crontab:
         found.append(File(layout.crond_file('backup'), part.render(
             'backup', cron.crontab, when, [[script]], user=server.user,
             comment='Back up the ZEO server %s (zc.zodbrecipes)'
-            % layout.prefix), kind='backup-crontab'))
+            % layout.prefix), kind='backup-crontab', option='backup'))
     return found
 
 
@@ -230,7 +251,8 @@ def systemd(part):
             kind = 'systemd-service'
         else:
             kind = 'systemd-' + unit[len(prefix) + 1:].replace('.', '-')
-        found.append(File(os.path.join(directory, unit), text, kind=kind))
+        found.append(File(os.path.join(directory, unit), text, kind=kind,
+                          option='systemd-directory'))
     return found
 
 
@@ -244,7 +266,8 @@ def supervisor(part):
                      'supervisor-directory', render_supervisor.render,
                      layout.prefix, part.runzeo, layout.zeo_conf,
                      server.transcript, user=server.user,
-                     directory=layout.workdir), kind='supervisor-file')]
+                     directory=layout.workdir), kind='supervisor-file',
+                 option='supervisor-directory')]
 
 
 OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
@@ -257,25 +280,37 @@ def render(part):
 
 
 def directories(part, files):
-    """(path, mode, owner) of the directories the part needs: those of its
-    files, and those the server writes into (owned by its user)."""
+    """(path, mode, owner, option) of the directories the part needs: those
+    of its files, and those the server writes into (owned by its user);
+    option is the one an error about the directory names."""
     from zc.zodbrecipes.server.config import owner as owner_of
-    layout, server = part.layout, part.server
+    layout, server, source = part.layout, part.server, part.source
     owner = owner_of(server.user)
-    found = [(d, None, None) for d in (layout.etc, layout.bin,
-                                       layout.scripts)]
-    found += [(os.path.dirname(f.path), None, None) for f in files]
-    found += [(d, None, owner) for d in (
-        layout.run, layout.log, os.path.dirname(server.transcript),
-        os.path.dirname(server.socket))]
+    found = [(d, None, None, source()) for d in (layout.etc, layout.bin,
+                                                 layout.scripts)]
+    found += [(os.path.dirname(f.path), None, None, f.option or source())
+              for f in files]
+    found += [(d, None, owner, source()) for d in (layout.run, layout.log)]
+    found.append((os.path.dirname(server.transcript), None, owner,
+                  source('zdaemon.conf')))
+    found.append((os.path.dirname(server.socket), None, owner,
+                  source('socket-name', 'zdaemon.conf')))
     for st in server.storages:
         if st.path:
-            found.append((os.path.dirname(st.path), None, owner))
+            found.append((os.path.dirname(st.path), None, owner,
+                          source('zeo.conf', 'file-storage')))
         if st.blob_dir:
-            found.append((st.blob_dir, 0o700, owner))
-    found += [(os.path.dirname(p), None, owner) for p in server.logs + (
-        [server.pid_file] if server.pid_file else [])]
-    return list(dict.fromkeys(found))
+            found.append((st.blob_dir, 0o700, owner,
+                          source('zeo.conf', 'blob-storage')))
+    found += [(os.path.dirname(p), None, owner, source('zeo.conf', 'zeo-log'))
+              for p in server.logs]
+    if server.pid_file:
+        found.append((os.path.dirname(server.pid_file), None, owner,
+                      source('zeo.conf', 'pid-file')))
+    unique = {}
+    for d, mode, who, option in found:
+        unique.setdefault((d, mode, who), option)
+    return list(unique.items())
 
 
 def published(part, files):
