@@ -16,6 +16,7 @@ expression.
 import calendar
 import dataclasses
 import functools
+import itertools
 import re
 
 from zc.zodbrecipes.options import OptionError
@@ -257,6 +258,14 @@ def parse(value):
     else:
         shorthand = None
         fields, rest = words[:5], words[5:]
+        if rest and _looks_like_field(rest[0]):
+            # 0 0 3 * * sun, 0 0 3 ? * SUN *: seconds and years (Quartz)
+            found = 5 + len(list(itertools.takewhile(_looks_like_field,
+                                                     rest)))
+            raise OptionError(
+                '%r: five cron fields expected (minute hour day-of-month'
+                ' month weekday), not %d: cron has no seconds or years'
+                ' field' % (value, found))
         if len(fields) < 5 or '@' in ''.join(fields):
             raise OptionError(
                 '%r: a schedule needs five cron fields (minute hour'
@@ -266,6 +275,20 @@ def parse(value):
             field.expand(text)
     days, email = _days_and_email(rest)
     return Schedule(*fields, days=days, email=email, shorthand=shorthand)
+
+
+_FIELDISH = re.compile(
+    r'[0-9*?,/#LW-]*[*?,/#LW][0-9*?,/#LW-]*\Z'
+    r'|(sun|mon|tue|wed|thu|fri|sat|jan|feb|mar|apr|may|jun|jul|aug|sep'
+    r'|oct|nov|dec)([-,/].*)?\Z', re.I)
+
+
+def _looks_like_field(word):
+    """Is word (after five fields) rather a sixth time field than a
+    number of days: a name, or cron or Quartz field syntax (*, ?, ranges,
+    lists, steps, L, W, #)?"""
+    return bool(_FIELDISH.match(word)) or bool(
+        re.match(r'[0-9]+-[0-9]+\Z', word))
 
 
 def _days_and_email(words):

@@ -70,3 +70,19 @@ class LongDescription(unittest.TestCase):
             settings_overrides=dict(report_level=2, halt_level=5,
                                     warning_stream=warnings))
         self.assertEqual(warnings.getvalue(), '')
+
+
+class Profile(unittest.TestCase):
+    """The zeo-instance profile exists once, and its comment's extends line
+    works where the comment says to put the copy (beside buildout.cfg)."""
+
+    def test_one_copy_and_its_extends_line_names_the_copy(self):
+        package = os.path.dirname(here)
+        copies = [os.path.join(root, n) for root, dirs, names in os.walk(top)
+                  if '.git' not in root and 'eggs' not in root
+                  for n in names if n == 'zeo-instance.cfg']
+        self.assertEqual(copies, [os.path.join(package, 'profiles',
+                                               'zeo-instance.cfg')])
+        with open(copies[0]) as f:
+            extends = re.findall(r'^#\s+extends = (\S+)$', f.read(), re.M)
+        self.assertEqual(extends, ['zeo-instance.cfg'])
