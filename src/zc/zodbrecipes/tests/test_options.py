@@ -86,3 +86,24 @@ class Profile(unittest.TestCase):
         with open(copies[0]) as f:
             extends = re.findall(r'^#\s+extends = (\S+)$', f.read(), re.M)
         self.assertEqual(extends, ['zeo-instance.cfg'])
+
+
+class DefaultBuildout(unittest.TestCase):
+    """The checkout's buildout.cfg asks no index on a no-op run: newest is
+    off and every distribution the tests run with is pinned."""
+
+    def test_newest_off_and_everything_pinned(self):
+        import configparser
+        import importlib.metadata
+        config = configparser.RawConfigParser()
+        config.optionxform = str
+        config.read(os.path.join(top, 'buildout.cfg'))
+        self.assertEqual(config.get('buildout', 'newest'), 'false')
+        pins = {k.lower(): v for k, v in config.items('versions')}
+        here_eggs = os.path.join(top, 'eggs') + os.sep
+        eggs = [d for d in importlib.metadata.distributions()
+                if str(getattr(d, '_path', '')).startswith(here_eggs)]
+        self.assertTrue(eggs)
+        for dist in eggs:
+            name = dist.metadata['Name']
+            self.assertEqual(pins.get(name.lower()), dist.version, name)
