@@ -307,6 +307,9 @@ def directories(part, files):
     if server.pid_file:
         found.append((os.path.dirname(server.pid_file), None, owner,
                       source('zeo.conf', 'pid-file')))
+    if server.address.socket:
+        found.append((os.path.dirname(server.address.socket), None, owner,
+                      source('zeo.conf', 'zeo-address')))
     unique = {}
     for d, mode, who, option in found:
         unique.setdefault((d, mode, who), option)
