@@ -11,6 +11,7 @@ import time
 from zdaemon import zdctl
 
 from zc.zodbrecipes import ctl
+from zc.zodbrecipes import talk
 
 
 class Control(zdctl.ZDCmd):
@@ -46,7 +47,7 @@ class Control(zdctl.ZDCmd):
 
     def wait_serving(self, logs):
         deadline = time.monotonic() + self.options.start_timeout
-        appears = time.monotonic() + ctl.MANAGER_APPEARS
+        appears = time.monotonic() + talk.MANAGER_APPEARS
         pid = manager_seen = None
         while time.monotonic() < deadline:
             self.get_status()
@@ -66,7 +67,7 @@ class Control(zdctl.ZDCmd):
             elif manager_seen or time.monotonic() > appears:
                 return self.server.start_failed(
                     logs, 'the daemon manager exited')
-            time.sleep(ctl.POLL)
+            time.sleep(talk.POLL)
         return self.server.timed_out()
 
     def do_stop(self, arg):
@@ -79,7 +80,7 @@ class Control(zdctl.ZDCmd):
         return self.do_start(arg)
 
     def do_wait(self, arg):
-        ctl.wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
+        talk.wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
         return self.do_status()
 
     def do_status(self, arg=''):

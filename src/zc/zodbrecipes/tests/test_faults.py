@@ -37,6 +37,7 @@ from BTrees.OOBTree import OOBTree
 from persistent.mapping import PersistentMapping
 
 from zc.zodbrecipes import ctl
+from zc.zodbrecipes import talk
 from zc.zodbrecipes.tests import harness
 
 
@@ -301,7 +302,7 @@ def index_facts(data):
 
 
 def alive(pid):
-    return bool(pid) and ctl.alive(pid)
+    return bool(pid) and talk.alive(pid)
 
 
 def start_time(pid):
@@ -402,7 +403,7 @@ class FaultTests(unittest.TestCase):
 
     def status(self, sock):
         """zdaemon's status (dict); remembers the pids for the clean-up."""
-        status = ctl.query(sock) or {}
+        status = talk.query(sock) or {}
         for key in ('application', 'manager'):
             pid = int(status.get(key, 0) or 0)
             if pid and pid not in self.pids:
@@ -518,7 +519,7 @@ class FaultTests(unittest.TestCase):
 
         def new_server():
             m, s = self.pids_of(sock)
-            return s not in (0, server) and ctl.probe(self.address)
+            return s not in (0, server) and talk.probe(self.address)
         harness.wait_until(new_server, 60, 0.005,
                            what='zdaemon to restart runzeo')
         answering_at = time.monotonic()
@@ -820,7 +821,7 @@ class FaultTests(unittest.TestCase):
         for prefix in (events, transcript):
             # The server logs a disconnection shortly after the client
             # went: wait for the last ones.
-            ctl.wait_for(lambda: tally(prefix)[1:3] == (
+            talk.wait_for(lambda: tally(prefix)[1:3] == (
                 len(expected), collections.Counter(expected)), 15)
             texts, handshakes, labels, reopened = tally(prefix)
             self.assertGreaterEqual(len(texts), 9, sorted(texts))
