@@ -5,9 +5,9 @@
 - ``wait_for``, ``alive`` and ``wait_gone``: waiting for a condition or
   for a process to exit.
 
-This is the leaf that the control script's own commands (control), the
-daemon manager (manager) and the zdctl fallback (zdcontrol) all import:
-it imports nothing of this package.  The control script imports it on
+This is the leaf that the control script's own commands (commands.py),
+the daemon manager (manager.py) and the zdctl fallback (zdcontrol.py) all
+import: it imports nothing of this package.  The control script imports it on
 every run, so it imports nothing heavy: the _socket extension rather than
 the socket module (socket and ssl only to probe a TLS server), and select
 only to wait for a process.

@@ -1,5 +1,6 @@
 """The control script's commands beyond the fast paths of ctl: zdaemon's
 zdctl, with waits that mean something (see ctl for what they are).
+Its start, stop and status are commands.Server's.
 
 Importing zdaemon costs a tenth of a second or more; ctl imports this
 module only for the commands it does not handle itself.
@@ -10,7 +11,7 @@ import time
 
 from zdaemon import zdctl
 
-from zc.zodbrecipes import ctl
+from zc.zodbrecipes import commands
 from zc.zodbrecipes import talk
 
 
@@ -24,7 +25,7 @@ class Control(zdctl.ZDCmd):
         config.setdefault('stop_timeout',
                           getattr(runner, 'stop_timeout', None) or 300)
         config['start_timeout'] = options.start_timeout
-        self.server = ctl.Server(config)
+        self.server = commands.Server(config)
         self.config = config
         self.label = self.server.label
         zdctl.ZDCmd.__init__(self, options)
@@ -39,7 +40,7 @@ class Control(zdctl.ZDCmd):
         if self.zd_pid and self.server.serving():
             self.server.say_serving(self.zd_pid, already=True)
             return 0
-        logs = ctl.Logs(self.config.get('logs', ()))
+        logs = commands.Logs(self.config.get('logs', ()))
         zdctl.ZDCmd.do_start(self, arg)
         if not self.options.daemon:
             return 0
