@@ -1,9 +1,11 @@
-"""The control script's own commands: what it knows of its server.
+"""The control script's commands: their names, and those it runs itself.
 
-``start``, ``stop``, ``restart`` and ``status`` are run here, by
+``start``, ``stop``, ``restart`` and ``status`` (FAST) are run here, by
 ``Server``, with waits that mean something (see ctl); the others are
 zdctl's, in zdcontrol, which uses ``Server`` for its own start, stop and
-status too.
+status too.  ``COMMANDS`` is the one list of the control script's
+commands: its usage line and zdcontrol's "unknown command" message name
+them from it.
 
 It talks to zdaemon and to the server through talk, and imports the
 daemon manager only to start one; like talk, it imports nothing heavy,
@@ -20,6 +22,24 @@ from zc.zodbrecipes.talk import query
 from zc.zodbrecipes.talk import send
 from zc.zodbrecipes.talk import wait_for
 from zc.zodbrecipes.talk import wait_gone
+
+
+# The control script's commands, in the order its usage line gives them.
+COMMANDS = ('start', 'stop', 'restart', 'status', 'fg', 'logtail',
+            'logreopen', 'reopen_transcript', 'kill', 'show')
+
+# Those Server runs without zdaemon (see ctl.main).
+FAST = COMMANDS[:4]
+
+
+def usage(program):
+    """The control script's usage line."""
+    return 'usage: %s {%s}' % (program, '|'.join(COMMANDS))
+
+
+def command_list():
+    """The commands, for a message: "start, stop, ... or show"."""
+    return '%s or %s' % (', '.join(COMMANDS[:-1]), COMMANDS[-1])
 
 
 _ERROR_LINE = (

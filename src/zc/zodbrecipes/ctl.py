@@ -19,7 +19,7 @@ The modules, each importing only those below it::
     ctl         main: the control script's entry point
     zdcontrol   zdctl's commands (imports zdaemon); ctl imports it only
                 for the commands that need zdaemon
-    commands    Server: start, stop, restart and status
+    commands    the command names; Server: start, stop, restart, status
     manager     the daemon manager; commands imports it only to start one
     talk        zdaemon's socket, the server's address, waits: a leaf
 
@@ -40,9 +40,6 @@ from zc.zodbrecipes import commands
 from zc.zodbrecipes.talk import query  # noqa: F401
 
 
-FAST = ('start', 'stop', 'restart', 'status')
-
-
 def main(config, args=None):
     if args is None:
         args = sys.argv[1:]
@@ -51,11 +48,9 @@ def main(config, args=None):
         from zdaemon import zdctl
         return zdctl.main(args)
     if not args:
-        print('usage: %s {start|stop|restart|status|fg|logtail|logreopen|'
-              'reopen_transcript|kill|show}' % os.path.basename(sys.argv[0]),
-              file=sys.stderr)
+        print(commands.usage(os.path.basename(sys.argv[0])), file=sys.stderr)
         sys.exit(2)
-    if len(args) == 1 and args[0] in FAST and config.get('socket'):
+    if len(args) == 1 and args[0] in commands.FAST and config.get('socket'):
         server = commands.Server(config)
         command = args[0]
         result = None

@@ -112,9 +112,9 @@ class Control(zdctl.ZDCmd):
         return zdctl.ZDCmd.do_show(self, arg)
 
     def default(self, line):
-        print('%s: unknown command %r; use start, stop, restart, status,'
-              ' fg, logtail, logreopen, reopen_transcript, kill or show'
-              % (self.label, line.split()[0]), file=sys.stderr)
+        print('%s: unknown command %r; use %s' % (
+            self.label, line.split()[0], commands.command_list()),
+            file=sys.stderr)
         return 2
 
 
