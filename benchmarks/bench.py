@@ -100,7 +100,7 @@ import time
 import transaction
 import ZEO
 
-from zc.zodbrecipes import ctl
+from zc.zodbrecipes import talk
 from zc.zodbrecipes.tests import harness
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -249,11 +249,11 @@ def remove_eggs(eggs, prefix):
 
 # The control script's own helpers: is a process there (a zombie is not),
 # and zdaemon's status from its socket.
-alive = ctl.alive
+alive = talk.alive
 
 
 def zd_status(sock_path):
-    return ctl.query(sock_path, timeout=5)
+    return talk.query(sock_path, timeout=5)
 
 
 def processes_under(directory):
@@ -282,7 +282,7 @@ def kill_all(pids, grace=10):
 
 def announces(address, timeout=1.0):
     """Does a ZEO server at address send its protocol announcement?"""
-    return ctl.probe(address, timeout)
+    return talk.probe(address, timeout)
 
 
 def commit(address):

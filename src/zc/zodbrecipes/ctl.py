@@ -14,373 +14,30 @@ program in whole seconds), and ``stop`` polls in whole seconds too.  Ours:
 Everything else (``fg``, ``logtail``, ``logreopen``, ``kill``, ``show``,
 ``reopen_transcript``...) is zdctl's, in zdcontrol.
 
+The modules, each importing only those below it::
+
+    ctl         main: the control script's entry point
+    zdcontrol   zdctl's commands (imports zdaemon); ctl imports it only
+                for the commands that need zdaemon
+    commands    the command names; Server: start, stop, restart, status
+    manager     the daemon manager; commands imports it only to start one
+    talk        zdaemon's socket, the server's address, waits: a leaf
+
 This module is what the control script imports, and it imports nothing
 heavy: ``start``, ``stop``, ``restart`` and ``status`` talk to zdaemon's
 socket themselves, and ``start`` has the daemon manager (see manager.py)
 spawn runzeo before zdaemon and ZConfig are even imported, so that the
 server comes up about as fast as runzeo started by hand.  For the same
-reason it uses the _socket extension rather than the socket module, and
-imports re only to explain a failure: together they would take longer to
-import than the rest of a ``stop``.
+reason talk uses the _socket extension rather than the socket module, and
+commands imports re only to explain a failure: together they would take
+longer to import than the rest of a ``stop``.
 """
-import _socket
 import os
-import struct
 import sys
-import time
 
-
-POLL = 0.005           # seconds between checks while waiting
-MANAGER_APPEARS = 10   # seconds a freshly spawned manager may take
-
-
-def probe(address, timeout=1.0, tls=False):
-    """Does a ZEO server answer at address (str path or (host, port))?
-
-    A ZEO server announces its protocol (b'Z5', b'M5'...) as the first
-    message on every connection, once its storages are open and it is
-    serving; a listening socket alone is not enough.  A server with TLS
-    accepts only clients with a certificate: there, the server's side of
-    the TLS handshake is the answer.
-    """
-    if isinstance(address, str):
-        family = _socket.AF_UNIX
-    else:
-        family = _socket.AF_INET6 if ':' in address[0] else _socket.AF_INET
-    s = _socket.socket(family, _socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(address)
-        if tls:
-            return _tls_answers(s, timeout)
-        data = b''
-        while len(data) < 5:
-            chunk = s.recv(64)
-            if not chunk:
-                return False
-            data += chunk
-        size = struct.unpack('>I', data[:4])[0]
-        return 0 < size < 64 and data[4:5] in (b'Z', b'M')
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _tls_answers(sock, timeout):
-    import socket
-    import ssl
-    sock = socket.socket(fileno=sock.detach())
-    sock.settimeout(timeout)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        tls = context.wrap_socket(sock, do_handshake_on_connect=False)
-        tls.do_handshake()
-    except ssl.SSLError as e:
-        # The server refused us for want of a client certificate: it is
-        # up and doing TLS.
-        return 'CERTIFICATE' in str(e).upper()
-    return tls.getpeercert(binary_form=True) is not None
-
-
-def wait_for(condition, timeout, interval=POLL):
-    """Poll condition until it is true or timeout passes; return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def alive(pid):
-    """Is process pid there (a zombie counts as gone)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[-1].split()[0] != 'Z'
-    except OSError:
-        return True  # no /proc: kill(0) is all we can know
-
-
-def wait_gone(pid, timeout):
-    """Wait until process pid has exited; False if it is still there
-    after timeout seconds.  (A pidfd says so the moment it exits.)"""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    except (AttributeError, OSError):
-        return wait_for(lambda: not alive(pid), timeout)
-    try:
-        import select
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
-
-
-def send(sock, action, timeout=10):
-    """Send a command to zdaemon's socket; its answer, or None."""
-    if not sock:
-        return None
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(sock)
-        s.sendall(action.encode() + b'\n')
-        s.shutdown(_socket.SHUT_WR)
-        data = b''
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return data.decode('utf-8', 'replace')
-
-
-def query(sock, timeout=10):
-    """zdaemon's status as a dict (application, manager, should_be_up...),
-    or None when no daemon manager answers on sock."""
-    answer = send(sock, 'status', timeout)
-    if not answer or 'application=' not in answer:
-        return None
-    return dict(line.split('=', 1) for line in answer.splitlines()
-                if '=' in line)
-
-
-_ERROR_LINE = (
-    r'(Error|error:|Exception|Errno|Traceback|CRITICAL|FATAL|denied|'
-    r'cannot|Cannot|could not|No such file)')
-
-
-def reason(text):
-    """The line of a log excerpt that best says why a start failed."""
-    import re
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # The last line of a traceback names the exception; an "Error:" line
-    # from runzeo names a configuration problem.
-    for line in reversed(lines):
-        if re.match(r'([\w.]+(Error|Exception)|Error):', line):
-            return line
-    for line in reversed(lines):
-        if re.search(_ERROR_LINE, line):
-            return line
-    return lines[-1] if lines else 'no message in the log'
-
-
-def reason_or_none(text):
-    return reason(text) if text.strip() else None
-
-
-class Logs:
-    """Remembers where log files end, to read what is written after."""
-
-    def __init__(self, paths):
-        self.offsets = {}
-        for path in paths:
-            try:
-                self.offsets[path] = os.path.getsize(path)
-            except OSError:
-                self.offsets[path] = 0
-
-    def new_text(self):
-        out = []
-        for path, offset in self.offsets.items():
-            try:
-                with open(path, 'rb') as f:
-                    if os.fstat(f.fileno()).st_size < offset:
-                        offset = 0  # rotated meanwhile
-                    f.seek(offset)
-                    out.append(f.read().decode('utf-8', 'replace'))
-            except OSError:
-                pass
-        return '\n'.join(out)
-
-
-class Server:
-    """What the control script knows of its server, from the build.
-
-    config is the dictionary the recipe wrote into the script: name,
-    address, address_str, tls, logs, and (since 4.0) socket, stop_timeout,
-    start_timeout and, where nothing in zdaemon.conf needs zdctl itself
-    (a user to switch to, a start test program...), spawn: the runner
-    settings the daemon manager needs to spawn runzeo at once.
-    """
-
-    def __init__(self, config):
-        self.config = config
-        address = config['address']
-        self.address = address if isinstance(address, str) else tuple(
-            address)
-        self.label = config.get('name', 'server')
-        self.socket = config.get('socket')
-        self.stop_timeout = config.get('stop_timeout', 300)
-        self.start_timeout = config.get('start_timeout', 300)
-
-    def serving(self):
-        return probe(self.address, tls=self.config.get('tls'))
-
-    def status(self):
-        return query(self.socket)
-
-    def say_serving(self, pid, already=False):
-        print('%s: %sserving on %s (pid %s)' % (
-            self.label, 'already ' if already else '',
-            self.config['address_str'], pid))
-
-    def timed_out(self):
-        print('%s: not serving on %s after %s seconds (start-timeout);'
-              ' the server is still starting' % (
-                  self.label, self.config['address_str'],
-                  self.start_timeout), file=sys.stderr)
-        return 1
-
-    # -- status ---------------------------------------------------------------
-
-    def do_status(self):
-        status = self.status()
-        pid = int(status['application']) if status else 0
-        if not status:
-            print('%s: not running' % self.label)
-        elif not pid:
-            print('%s: not running (the daemon manager is up, the server'
-                  ' is not)' % self.label)
-        elif self.serving():
-            self.say_serving(pid)
-            return 0
-        else:
-            print('%s: running (pid %s) but not answering on %s' % (
-                self.label, pid, self.config['address_str']))
-        return 3
-
-    # -- stop -----------------------------------------------------------------
-
-    def do_stop(self):
-        status = self.status()
-        if not status:
-            print('%s: not running' % self.label)
-            return 0
-        pid = int(status['application'])
-        manager = int(status.get('manager') or 0)
-        send(self.socket, 'stop')
-        # zdrun exits once the server process is reaped, and unlinks its
-        # socket just before.
-        limit = self.stop_timeout + 30
-        if manager:
-            gone = self.wait_stopped(manager, pid, limit)
-        else:
-            gone = wait_for(lambda: not self.status(), limit)
-        if not gone:
-            print('%s: still running after %s seconds' % (self.label, limit),
-                  file=sys.stderr)
-            return 1
-        print('%s: stopped%s' % (self.label, ' (pid %s)' % pid if pid else ''))
-        return 0
-
-    RESEND = 1.0  # seconds
-
-    def wait_stopped(self, manager, pid, limit):
-        """Wait for the manager to exit after a stop.
-
-        runzeo (ZEO 6.2) leaves its loop by raising SystemExit from its
-        SIGTERM handler; when the signal arrives while Python runs a
-        weakref callback, the exception is printed as "ignored" and the
-        server goes on serving (zdaemon would SIGKILL it after
-        stop-timeout).  A server that is closing no longer greets clients,
-        so one that still does a second after the stop missed it: it gets
-        SIGTERM again.
-        """
-        deadline = time.monotonic() + limit
-        while True:
-            left = deadline - time.monotonic()
-            if wait_gone(manager, min(self.RESEND, max(left, 0))):
-                return True
-            if left <= self.RESEND:
-                return False
-            if pid and alive(pid) and self.serving():
-                print('%s: the server ignored SIGTERM; sending it again'
-                      % self.label, file=sys.stderr)
-                send(self.socket, 'kill 15')
-
-    # -- start ----------------------------------------------------------------
-
-    def do_start(self):
-        """Start through the fast path; None where zdctl must do it (a
-        manager is up already, or zdaemon.conf needs zdctl)."""
-        spawn = self.config.get('spawn')
-        if not spawn:
-            return None  # zdctl's start answers "already serving" too
-        status = self.status()
-        pid = int(status['application']) if status else 0
-        if pid and self.serving():
-            self.say_serving(pid, already=True)
-            return 0
-        if status:
-            return None
-        from zc.zodbrecipes import manager
-        logs = Logs(self.config.get('logs', ()))
-        try:
-            launched = manager.launch(spawn)
-        except manager.Taken:
-            return None  # another start won the race: zdctl's way
-        except OSError as e:
-            print('%s: start failed: %s' % (self.label, e), file=sys.stderr)
-            return 1
-        child, pid, self.ready = launched
-        try:
-            return self.wait_serving(logs, child, pid)
-        finally:
-            self.release()
-
-    ready = None
-
-    def release(self):
-        """Let a manager we launched load zdaemon (manager.GRACE)."""
-        if self.ready is not None:
-            os.close(self.ready)
-            self.ready = None
-
-    def wait_serving(self, logs, child, pid):
-        if not pid:
-            os.waitpid(child, 0)
-            return self.start_failed(logs, 'the server could not be spawned')
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.serving():
-                self.say_serving(pid)
-                return 0
-            if os.waitpid(child, os.WNOHANG)[0]:
-                return self.start_failed(logs, 'the daemon manager exited')
-            if not alive(pid):
-                return self.start_failed(logs, 'the server exited')
-            time.sleep(POLL)
-        return self.timed_out()
-
-    def start_failed(self, logs, what):
-        self.release()
-        # Do not leave zdaemon restarting a server that cannot start.
-        if self.status():
-            send(self.socket, 'stop')
-            wait_for(lambda: not self.status(), self.stop_timeout + 30)
-        text = wait_for(lambda: reason_or_none(logs.new_text()), 1)
-        print('%s: start failed, %s: %s' % (
-            self.label, what, text or 'no message in the log (%s)'
-            % ', '.join(logs.offsets)), file=sys.stderr)
-        return 1
-
-
-FAST = ('start', 'stop', 'restart', 'status')
+from zc.zodbrecipes import commands
+# server.py's uninstall asks zdaemon whether the server runs.
+from zc.zodbrecipes.talk import query  # noqa: F401
 
 
 def main(config, args=None):
@@ -391,12 +48,10 @@ def main(config, args=None):
         from zdaemon import zdctl
         return zdctl.main(args)
     if not args:
-        print('usage: %s {start|stop|restart|status|fg|logtail|logreopen|'
-              'reopen_transcript|kill|show}' % os.path.basename(sys.argv[0]),
-              file=sys.stderr)
+        print(commands.usage(os.path.basename(sys.argv[0])), file=sys.stderr)
         sys.exit(2)
-    if len(args) == 1 and args[0] in FAST and config.get('socket'):
-        server = Server(config)
+    if len(args) == 1 and args[0] in commands.FAST and config.get('socket'):
+        server = commands.Server(config)
         command = args[0]
         result = None
         if command == 'status':

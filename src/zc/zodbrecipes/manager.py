@@ -24,6 +24,8 @@ import select
 import sys
 import time
 
+from zc.zodbrecipes import talk
+
 
 GRACE = 2  # seconds the manager may wait before it loads zdaemon
 
@@ -36,7 +38,6 @@ def claim(path):
     """Bind zdaemon's socket, as zdrun does: bind a temporary name, then
     link it to the real one (an atomic test-and-set).  A stale socket
     (nobody answers) is removed."""
-    from zc.zodbrecipes import ctl
     temp = '%s.%d' % (path, os.getpid())
     for attempt in range(50):
         _unlink(temp)
@@ -48,7 +49,7 @@ def claim(path):
                 os.link(temp, path)
             except FileExistsError:
                 sock.close()
-                if ctl.send(path, 'status', timeout=5) is not None:
+                if talk.send(path, 'status', timeout=5) is not None:
                     raise Taken(path)
                 _unlink(path)  # stale
                 continue

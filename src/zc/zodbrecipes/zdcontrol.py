@@ -1,5 +1,6 @@
 """The control script's commands beyond the fast paths of ctl: zdaemon's
 zdctl, with waits that mean something (see ctl for what they are).
+Its start, stop and status are commands.Server's.
 
 Importing zdaemon costs a tenth of a second or more; ctl imports this
 module only for the commands it does not handle itself.
@@ -10,7 +11,8 @@ import time
 
 from zdaemon import zdctl
 
-from zc.zodbrecipes import ctl
+from zc.zodbrecipes import commands
+from zc.zodbrecipes import talk
 
 
 class Control(zdctl.ZDCmd):
@@ -23,7 +25,7 @@ class Control(zdctl.ZDCmd):
         config.setdefault('stop_timeout',
                           getattr(runner, 'stop_timeout', None) or 300)
         config['start_timeout'] = options.start_timeout
-        self.server = ctl.Server(config)
+        self.server = commands.Server(config)
         self.config = config
         self.label = self.server.label
         zdctl.ZDCmd.__init__(self, options)
@@ -38,7 +40,7 @@ class Control(zdctl.ZDCmd):
         if self.zd_pid and self.server.serving():
             self.server.say_serving(self.zd_pid, already=True)
             return 0
-        logs = ctl.Logs(self.config.get('logs', ()))
+        logs = commands.Logs(self.config.get('logs', ()))
         zdctl.ZDCmd.do_start(self, arg)
         if not self.options.daemon:
             return 0
@@ -46,7 +48,7 @@ class Control(zdctl.ZDCmd):
 
     def wait_serving(self, logs):
         deadline = time.monotonic() + self.options.start_timeout
-        appears = time.monotonic() + ctl.MANAGER_APPEARS
+        appears = time.monotonic() + talk.MANAGER_APPEARS
         pid = manager_seen = None
         while time.monotonic() < deadline:
             self.get_status()
@@ -66,7 +68,7 @@ class Control(zdctl.ZDCmd):
             elif manager_seen or time.monotonic() > appears:
                 return self.server.start_failed(
                     logs, 'the daemon manager exited')
-            time.sleep(ctl.POLL)
+            time.sleep(talk.POLL)
         return self.server.timed_out()
 
     def do_stop(self, arg):
@@ -79,7 +81,7 @@ class Control(zdctl.ZDCmd):
         return self.do_start(arg)
 
     def do_wait(self, arg):
-        ctl.wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
+        talk.wait_for(lambda: not self.get_status() or not self.zd_pid, 1e9)
         return self.do_status()
 
     def do_status(self, arg=''):
@@ -110,9 +112,9 @@ class Control(zdctl.ZDCmd):
         return zdctl.ZDCmd.do_show(self, arg)
 
     def default(self, line):
-        print('%s: unknown command %r; use start, stop, restart, status,'
-              ' fg, logtail, logreopen, reopen_transcript, kill or show'
-              % (self.label, line.split()[0]), file=sys.stderr)
+        print('%s: unknown command %r; use %s' % (
+            self.label, line.split()[0], commands.command_list()),
+            file=sys.stderr)
         return 2
 
 

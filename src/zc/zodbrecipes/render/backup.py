@@ -17,10 +17,10 @@ The restore script refuses to run while the server is up, moves the current
 files aside (never deletes them) and restores the newest backup.
 """
 from zc.zodbrecipes.options import OptionError
-from zc.zodbrecipes.render import cron
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import quoting
 
-LOCKED = cron.LOCKED
+LOCKED = commandline.LOCKED
 
 
 def _storages(storages):
@@ -68,7 +68,7 @@ def backup_script(name, repozo, storages, backups, keep=7, gzip=True,
         options=''.join(' ' + o for o in options),
         verify='' if verify else '# ',
         locked=LOCKED,
-        flock=cron.FLOCK,
+        flock=commandline.FLOCK,
         calls=_calls('backup', _storages(storages)),
     )
 
@@ -197,7 +197,7 @@ def restore_script(name, repozo, storages, backups, status_command, address,
 def _where(value):
     """The probe's arguments for an address: family, then host port or
     socket path."""
-    address = cron._address(value)
+    address = commandline.server_address(value)
     if address.socket:
         return ['unix', address.socket]
     return [address.family, address.host, str(address.port)]

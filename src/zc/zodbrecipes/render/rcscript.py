@@ -5,6 +5,7 @@ switches to the server's user (zdaemon's ``user``) and answers ``start``,
 ``stop``, ``restart`` and ``status`` with LSB exit codes.  The LSB header
 lets update-rc.d / insserv order it after the file systems and network.
 """
+from zc.zodbrecipes import commands
 from zc.zodbrecipes.render import quoting
 
 
@@ -18,7 +19,8 @@ def render(name, control, description=None):
     description = quoting.single_line(
         description or 'ZEO server %s' % name, 'description')
     return _SCRIPT % dict(name=name, description=description,
-                          control=quoting.sh_quoted(control))
+                          control=quoting.sh_quoted(control),
+                          commands='|'.join(commands.FAST))
 
 
 _SCRIPT = """\
@@ -34,7 +36,7 @@ _SCRIPT = """\
 # Written by zc.zodbrecipes: changes are lost when buildout runs again.
 
 if [ $# -eq 0 ]; then
-    echo "usage: $0 {start|stop|restart|status}" >&2
+    echo "usage: $0 {%(commands)s}" >&2
     exit 2
 fi
 exec %(control)s "$@"

@@ -7,7 +7,7 @@ started by timers, which never start a job that is still running.
 import re
 
 from zc.zodbrecipes.options import OptionError
-from zc.zodbrecipes.render import cron
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import quoting
 
 
@@ -159,7 +159,7 @@ def pack_units(name, schedule, zeopack, address, storages, user=None,
     counterpart: failures show in ``systemctl --failed`` and the journal.)
     """
     name = unit_name(name)
-    commands = [cron.pack_argv(zeopack, address, s, schedule.days)
+    commands = [commandline.pack_argv(zeopack, address, s, schedule.days)
                 for s in storages]
     return {
         name + '-pack.service': job_service(

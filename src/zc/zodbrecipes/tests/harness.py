@@ -22,7 +22,7 @@ import manuel.testing
 import zc.buildout.testing
 import zope.testing.renormalizing
 
-from zc.zodbrecipes import ctl
+from zc.zodbrecipes import talk
 
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -40,7 +40,7 @@ def free_port(host='127.0.0.1'):
 
 
 def wait_until(condition, timeout=30, interval=0.02, what='condition'):
-    if not ctl.wait_for(condition, timeout, interval):
+    if not talk.wait_for(condition, timeout, interval):
         raise AssertionError('timed out waiting for %s' % what)
 
 
@@ -113,7 +113,7 @@ def stop_servers(directory):
                 continue
             if not is_sock:
                 continue
-            status = ctl.query(path, timeout=2)
+            status = talk.query(path, timeout=2)
             if not status:
                 continue
             terminate([int(status.get(k, 0))
@@ -125,13 +125,13 @@ def stop_servers(directory):
 def terminate(pids, grace=30):
     """SIGTERM to pids (0s are skipped), SIGKILL to those still there after
     grace seconds; returns when all are gone."""
-    pids = [p for p in pids if p and ctl.alive(p)]
+    pids = [p for p in pids if p and talk.alive(p)]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-    if not ctl.wait_for(lambda: not any(ctl.alive(p) for p in pids), grace):
+    if not talk.wait_for(lambda: not any(talk.alive(p) for p in pids), grace):
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

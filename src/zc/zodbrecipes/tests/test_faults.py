@@ -36,7 +36,8 @@ import ZODB.utils
 from BTrees.OOBTree import OOBTree
 from persistent.mapping import PersistentMapping
 
-from zc.zodbrecipes import ctl
+from zc.zodbrecipes import talk
+from zc.zodbrecipes.commands import Logs
 from zc.zodbrecipes.tests import harness
 
 
@@ -301,7 +302,7 @@ def index_facts(data):
 
 
 def alive(pid):
-    return bool(pid) and ctl.alive(pid)
+    return bool(pid) and talk.alive(pid)
 
 
 def start_time(pid):
@@ -402,7 +403,7 @@ class FaultTests(unittest.TestCase):
 
     def status(self, sock):
         """zdaemon's status (dict); remembers the pids for the clean-up."""
-        status = ctl.query(sock) or {}
+        status = talk.query(sock) or {}
         for key in ('application', 'manager'):
             pid = int(status.get(key, 0) or 0)
             if pid and pid not in self.pids:
@@ -518,7 +519,7 @@ class FaultTests(unittest.TestCase):
 
         def new_server():
             m, s = self.pids_of(sock)
-            return s not in (0, server) and ctl.probe(self.address)
+            return s not in (0, server) and talk.probe(self.address)
         harness.wait_until(new_server, 60, 0.005,
                            what='zdaemon to restart runzeo')
         answering_at = time.monotonic()
@@ -564,11 +565,11 @@ class FaultTests(unittest.TestCase):
                            what='the server to run for backoff-limit')
         load.wait_commits(300)
         first_kill = time.monotonic()
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         server, established_figures = self.kill_9(load, sock, logs)
         load.wait_commits(load.count() + 200)
         # ... then, at once, the new one (zdaemon backs off).
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         server, young_figures = self.kill_9(load, sock, logs)
         load.wait_commits(load.count() + 200)
         self.stop_load(load)
@@ -603,7 +604,7 @@ class FaultTests(unittest.TestCase):
         load = self.load(wait_timeout=3)
         load.wait_commits(400)
         index_before = os.stat(index).st_mtime_ns   # from the creation
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         stop_at = time.monotonic()
         status, out = self.command([control, 'stop'])
         stopped_in = time.monotonic() - stop_at
@@ -636,7 +637,7 @@ class FaultTests(unittest.TestCase):
         self.assertEqual(used_index, 1, 'FileStorage ignored the index')
 
         # The next start uses the index as it is.
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         mtime = os.stat(index).st_mtime_ns
         manager, server = self.start(control, sock)
         text = logs.new_text()
@@ -713,7 +714,7 @@ class FaultTests(unittest.TestCase):
         self.assertIn(marker, conf)
         self.assertEqual(self.pids_of(sock), (manager, server))
         load.wait_commits(count + 100)
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         harness.commit(self.address, 'after-change', 1)
         harness.wait_until(lambda: handshakes_since(logs), 10,
                            what='the handshake in the log')
@@ -730,7 +731,7 @@ class FaultTests(unittest.TestCase):
         self.assertNotEqual(new_server, server)
         self.assertTrue(alive(new_server))
         self.assert_gone(server)
-        logs = ctl.Logs([transcript])
+        logs = Logs([transcript])
         harness.commit(self.address, 'after-restart', 2)
         self.assertEqual(harness.read(self.address, 'after-restart'), 2)
         harness.wait_until(lambda: handshakes_since(logs), 10,
@@ -820,7 +821,7 @@ class FaultTests(unittest.TestCase):
         for prefix in (events, transcript):
             # The server logs a disconnection shortly after the client
             # went: wait for the last ones.
-            ctl.wait_for(lambda: tally(prefix)[1:3] == (
+            talk.wait_for(lambda: tally(prefix)[1:3] == (
                 len(expected), collections.Counter(expected)), 15)
             texts, handshakes, labels, reopened = tally(prefix)
             self.assertGreaterEqual(len(texts), 9, sorted(texts))
@@ -870,7 +871,7 @@ class FaultTests(unittest.TestCase):
                         and not line.startswith('MAILTO=')]
         self.assertEqual(len(commands), 1, commands)
         old = os.path.join(p['lib'], 'Data.fs.old')
-        logs = ctl.Logs([os.path.join(p['log'], 'zeo-events.log')])
+        logs = Logs([os.path.join(p['log'], 'zeo-events.log')])
         during, seconds = [], []
         for round_ in range(2):
             count = load.count()
