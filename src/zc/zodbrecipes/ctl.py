@@ -36,8 +36,6 @@ import os
 import sys
 
 from zc.zodbrecipes import commands
-# server.py's uninstall asks zdaemon whether the server runs.
-from zc.zodbrecipes.talk import query  # noqa: F401
 
 
 def main(config, args=None):

@@ -21,11 +21,11 @@ import os
 
 import zc.buildout
 
-from zc.zodbrecipes import ctl
 from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import stamps
+from zc.zodbrecipes import talk
 from zc.zodbrecipes.server import config
 from zc.zodbrecipes.server import outputs
 from zc.zodbrecipes.server import paths
@@ -139,7 +139,7 @@ class Recipe:
 
 def uninstall(name, options):
     """Warn when the part goes away while its server is running."""
-    status = ctl.query(options.get('socket-name') or '', timeout=2)
+    status = talk.query(options.get('socket-name') or '', timeout=2)
     if status:
         pid = status.get('application', '0')
         logger.warning(
