@@ -70,7 +70,7 @@ SCRIPT = '''\
 #!{python}
 
 import sys
-sys.path[0:0] = [
+{base}sys.path[0:0] = [
 {path}  ]
 
 import {module}
@@ -79,13 +79,37 @@ if __name__ == '__main__':
     sys.exit({module}.{function}({arguments}))
 '''
 
+# With relative paths, the buildout directory is found from the script's
+# own location (so the buildout can be moved as a whole).
+BASE = '''import os
+base = os.path.dirname(os.path.abspath(os.path.realpath(__file__)))
+{ups}'''
 
-def script_text(buildout, ws, module, function, arguments=''):
-    """The text of a script calling module.function(arguments) in ws."""
+
+def script_text(buildout, ws, module, function, arguments='', extra=(),
+                relative_to=None, location=None):
+    """The text of a script calling module.function(arguments) in ws.
+
+    extra: more sys.path entries (after the working set's); relative_to: a
+    directory (the buildout's) of which paths below it are written
+    relative to the script's location."""
+    entries = list(script_path(buildout, ws)) + list(extra)
+    base = ''
+    if relative_to:
+        depth = os.path.relpath(os.path.dirname(location),
+                                relative_to).count(os.sep) + 1
+        base = BASE.format(ups='base = os.path.dirname(base)\n' * depth)
     return SCRIPT.format(
         python=sys.executable, module=module, function=function,
-        arguments=arguments,
-        path=''.join('  %r,\n' % p for p in script_path(buildout, ws)))
+        arguments=arguments, base=base,
+        path=''.join('  %s,\n' % _path_entry(p, relative_to)
+                     for p in entries))
+
+
+def _path_entry(path, relative_to):
+    if relative_to and (path + os.sep).startswith(relative_to + os.sep):
+        return 'os.path.join(base, %r)' % os.path.relpath(path, relative_to)
+    return repr(path)
 
 
 def script(buildout, ws, path, module, function, arguments=''):

@@ -258,21 +258,26 @@ def parse(value):
     else:
         shorthand = None
         fields, rest = words[:5], words[5:]
-        if rest and _looks_like_field(rest[0]):
-            # 0 0 3 * * sun, 0 0 3 ? * SUN *: seconds and years (Quartz)
+        if len(fields) < 5 or '@' in ''.join(fields):
+            raise OptionError(
+                '%r: a schedule needs five cron fields (minute hour'
+                ' day-of-month month weekday) or a shorthand such as @weekly'
+                % value)
+        # 0 0 3 * * sun, 0 0 3 ? * SUN *: seconds and years (Quartz)
+        quartz = rest and _looks_like_field(rest[0])
+        try:
+            for field, text in zip(FIELDS, fields):
+                field.expand(text)
+        except OptionError:
+            if not (quartz and re.search(r'[?LW#]', ''.join(fields))):
+                raise
+        if quartz:
             found = 5 + len(list(itertools.takewhile(_looks_like_field,
                                                      rest)))
             raise OptionError(
                 '%r: five cron fields expected (minute hour day-of-month'
                 ' month weekday), not %d: cron has no seconds or years'
                 ' field' % (value, found))
-        if len(fields) < 5 or '@' in ''.join(fields):
-            raise OptionError(
-                '%r: a schedule needs five cron fields (minute hour'
-                ' day-of-month month weekday) or a shorthand such as @weekly'
-                % value)
-        for field, text in zip(FIELDS, fields):
-            field.expand(text)
     days, email = _days_and_email(rest)
     return Schedule(*fields, days=days, email=email, shorthand=shorthand)
 

@@ -40,8 +40,8 @@ def render_section(type_, keys, name=None, indent='  '):
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s %(message)s'
 
 
-def logfile_eventlog(path, level=None, format=None):
-    inner = [('path', path), ('format', format or LOG_FORMAT)]
+def logfile_eventlog(path, level=None, format=None, more=()):
+    inner = [('path', path), ('format', format or LOG_FORMAT)] + list(more)
     text = '<eventlog>\n'
     if level:
         text += '  level %s\n' % quote(level)

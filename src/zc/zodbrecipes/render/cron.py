@@ -60,10 +60,12 @@ def crond_filename(name):
 
 
 def pack_script(name, zeopack, address, storages, lock_dir, days=0):
-    """A /bin/sh script packing every storage: ``bin/NAME-pack [-d DAYS]``.
+    """A /bin/sh script packing every storage: ``bin/NAME-pack [-d DAYS]
+    [-S STORAGE]`` (plone.recipe.zeoserver's ``bin/zeopack`` takes ``-D``
+    for ``-d``, and ``-B``, which a ZEO 5+ server does not need).
 
-    It packs all storages even when one fails and exits 1 if any failed, 2 on
-    bad usage.
+    It packs all storages (or the one named) even when one fails and exits
+    1 if any failed, 2 on bad usage.
     """
     days = quoting.whole_number(days, 'days')
     commands = pack_commands(name, zeopack, address, storages, lock_dir,
@@ -71,27 +73,33 @@ def pack_script(name, zeopack, address, storages, lock_dir, days=0):
     packs = ''.join('pack %s %s\n' % (quoting.sh_word(s),
                                       quoting.sh_command(argv))
                     for s, argv in commands)
+    known = [s for s, _ in commands]
     return _SCRIPT % dict(name=quoting.name(name), days=days, locked=LOCKED,
-                          packs=packs)
+                          packs=packs,
+                          known=quoting.sh_quoted(' %s ' % ' '.join(known)),
+                          listed=quoting.sh_quoted(', '.join(known)))
 
 
 _SCRIPT = """\
 #!/bin/sh
 # Pack the storages of the ZEO server %(name)s, keeping DAYS days of history.
-# Usage: %(name)s-pack [-d DAYS]
+# Usage: %(name)s-pack [-d DAYS] [-S STORAGE]
 # Written by zc.zodbrecipes: changes are lost when buildout runs again.
 set -eu
 
 days=%(days)d
+only=
 
 usage() {
-    echo "usage: $0 [-d DAYS]" >&2
+    echo "usage: $0 [-d DAYS] [-S STORAGE]" >&2
     exit 2
 }
 
-while getopts d: opt; do
+while getopts d:D:S:B: opt; do
     case $opt in
-        d) days=$OPTARG ;;
+        d | D) days=$OPTARG ;;
+        S) only=$OPTARG ;;
+        B) ;;  # a blob directory: a ZEO 5+ server packs its blobs itself
         *) usage ;;
     esac
 done
@@ -102,12 +110,20 @@ case $days in
         echo "$0: DAYS must be a whole number, not '$days'" >&2
         exit 2 ;;
 esac
+if [ -n "$only" ]; then
+    case %(known)s in
+        *" $only "*) ;;
+        *) echo "$0: there is no storage '$only' (storages: "%(listed)s")" >&2
+           exit 2 ;;
+    esac
+fi
 
 failed=0
 
 pack() {
     storage=$1
     shift
+    [ -z "$only" ] || [ "$only" = "$storage" ] || return 0
     status=0
     "$@" || status=$?
     case $status in

@@ -44,8 +44,9 @@ class Build:
             parse.name(part)
         except parse.OptionError as e:
             raise zc.buildout.UserError('[%s]: the part name %s' % (part, e))
-        name, deployment = table.read_layout_options(opt, part)
-        layout = paths.layout(buildout, name, opt, deployment)
+        name, deployment, var = table.read_layout_options(opt, part,
+                                                          buildout)
+        layout = paths.layout(buildout, name, opt, deployment, var)
         settings = table.read(opt, layout)
         # One working set serves every generated program: runzeo, zeopack,
         # repozo and the control script (resolving is most of a run).
@@ -97,8 +98,9 @@ class Recipe:
             buildout, name, given, [given['deployment']]
             if 'deployment' in given else [],
             # (what an %include-d file holds may have changed)
-            cacheable=not any('%include' in given.get(k, '')
-                              for k in ('zeo.conf', 'zdaemon.conf')))
+            cacheable='zeo-conf' not in given and not any(
+                '%include' in given.get(k, '')
+                for k in ('zeo.conf', 'zdaemon.conf')))
         self.recorded = self.stamp.load()
         self.build = None
         if self.recorded is not None and all(
@@ -109,6 +111,8 @@ class Recipe:
             options.update(self.recorded['published'])
             table.mark_used(options)
             opt = parse.Options(name, options)
+            outputs.claim(buildout, opt, [(f[0], None)
+                                          for f in self.recorded['files']])
             for option, path in self.recorded['private_keys']:
                 parse.check_private_key(opt, option, path)
             return
@@ -128,7 +132,15 @@ class Recipe:
                     files.makedirs(d, mode, owner and tuple(owner))
                 return [f[0] for f in self.recorded['files']] + [
                     self.stamp.path]
-            self.compute()  # a file changed: build it all again
+            # A file changed: build it all again, from the options as
+            # given (not those the record published: zeo-conf, for one, is
+            # an option of its own too).
+            for key in self.recorded['published']:
+                if key in self.given:
+                    self.options[key] = self.given[key]
+                elif key in self.options:
+                    del self.options[key]
+            self.compute()
         installed = self.build.install()
         return installed + self.stamp.save(
             self.published, installed, self.build.directories,

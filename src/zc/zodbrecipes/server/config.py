@@ -52,12 +52,22 @@ def read(opt, settings, layout, working_set):
     keys = []
     user = settings['effective-user']
     group = user_group(opt, user)
+    option = 'zeo.conf'
     if 'zeo.conf' in settings.given:
         zeo_text = raw_zeo_conf(opt, settings['zeo.conf'])
+    elif 'zeo-conf' in settings.given:
+        option = 'zeo-conf'
+        zeo_text = included_zeo_conf(opt, settings)
     else:
         zeo_text = structured_zeo_conf(opt, settings, layout, keys)
-    config = _validate(opt, settings, 'zeo.conf', zeo_text, layout.zeo_conf,
-                       zconf.zeo_schema(), working_set)
+    if settings['zeo-conf-additional'].strip():
+        zeo_text = zconf.ensure_newline(
+            zeo_text + settings['zeo-conf-additional'].strip('\n') + '\n')
+        if 'zeo-conf-additional' in settings.given:
+            option = 'zeo-conf-additional'
+    config = _validate(opt, settings, option, zeo_text, layout.zeo_conf,
+                       zconf.zeo_schema(),
+                       working_set.entries + settings['extra-paths'])
     server = Server(zeo_conf=zeo_text, user=user, group=group,
                     private_keys=keys, **inspect(opt, settings, config))
     if server.tls and 'zeo.conf' in settings.given:
@@ -66,7 +76,8 @@ def read(opt, settings, layout, working_set):
 
     zdaemon_text = zdaemon_conf(opt, settings, layout)
     zd = _validate(opt, settings, 'zdaemon.conf', zdaemon_text,
-                   layout.zdaemon_conf, zconf.zdaemon_schema(), working_set)
+                   layout.zdaemon_conf, zconf.zdaemon_schema(),
+                   working_set.entries + settings['extra-paths'])
     server.zdaemon_conf = zdaemon_text
     server.transcript = zd.runner.transcript or layout.transcript
     server.socket = zd.runner.socket_name
@@ -79,24 +90,43 @@ def check_key(opt, keys, option, path):
     keys.append((option, path))
 
 
-def _validate(opt, settings, option, text, path, schema, working_set):
+def _validate(opt, settings, option, text, path, schema, sys_path):
     try:
-        return zconf.load(schema, text, path, working_set.entries)
+        return zconf.load(schema, text, path, sys_path)
     except zconf.ConfigError as e:
         raise opt.error(option, e.describe(
-            'the text' if option in settings.given else 'the generated text'))
+            'the text' if option in ('zeo.conf', 'zdaemon.conf')
+            and option in settings.given else 'the generated text'))
 
 
 # -- zeo.conf ---------------------------------------------------------------
 
-def raw_zeo_conf(opt, text):
+def raw_zeo_conf(opt, text, option='zeo.conf', included=None):
+    """The user's zeo.conf text (or, with included, a text including the
+    user's file): checked for keys ZEO 5 removed, with an event log to
+    standard output added where there is none."""
     text = zconf.ensure_newline(text.strip('\n') + '\n')
-    for n, line, key, advice in zconf.removed_keys(text):
-        raise opt.error('zeo.conf', 'line %s %r: %s is not a ZEO 5+ key: %s'
+    for n, line, key, advice in zconf.removed_keys(included or text):
+        raise opt.error(option, 'line %s %r: %s is not a ZEO 5+ key: %s'
                         % (n, line, key, advice))
-    if not zconf.has_section(text, 'eventlog'):
+    if not zconf.has_section(included or text, 'eventlog'):
         text += zconf.logfile_eventlog('STDOUT')
     return text
+
+
+def included_zeo_conf(opt, settings):
+    """zeo-conf: the user's own file, included (as plone.recipe.zeoserver
+    does), so that its changes count at the server's next start."""
+    path = settings['zeo-conf']
+    if any(c.isspace() for c in path):
+        raise opt.error('zeo-conf', '%r: a path with white space cannot be'
+                        ' included' % path)
+    try:
+        with open(path) as f:
+            content = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise opt.error('zeo-conf', 'cannot read %s: %s' % (path, e))
+    return raw_zeo_conf(opt, '%%include %s\n' % path, 'zeo-conf', content)
 
 
 ZEO_KEYS = ('read-only', 'invalidation-queue-size', 'invalidation-age',
@@ -123,14 +153,39 @@ def structured_zeo_conf(opt, settings, layout, keys):
         storage.append(('blob-dir', s['blob-storage']))
     storage += [(key, _zconfig_value(s[key])) for key in STORAGE_KEYS
                 if s[key] is not None]
+    storage_text = zconf.render_section('filestorage', storage,
+                                        s['storage-number'])
+    if s['storage-wrapper']:
+        storage_text = zconf.ensure_newline(
+            s['storage-wrapper'].strip('\n') % storage_text.rstrip('\n')
+            + '\n')
+    return zeo_text + storage_text + structured_eventlog(opt, s, layout)
+
+
+def structured_eventlog(opt, s, layout):
+    """The <eventlog>: standard output (into the transcript), the zeo-log
+    file (rotated by ZConfig with zeo-log-max-size), or the handler
+    section zeo-log-custom gives."""
     log = s['zeo-log']
     if log == layout.transcript:
         log = None  # the transcript already holds what goes to STDOUT
-    return (zeo_text
-            + zconf.render_section('filestorage', storage,
-                                   s['storage-number'])
-            + zconf.logfile_eventlog(log or 'STDOUT', s['zeo-log-level'],
-                                     s['zeo-log-format']))
+    if s['zeo-log-custom']:
+        custom = ''.join('  ' + line.strip() + '\n' for line in
+                         s['zeo-log-custom'].strip().splitlines())
+        return zconf.render_section(
+            'eventlog', [('level', s['zeo-log-level'])]).replace(
+                '</eventlog>', custom + '</eventlog>')
+    rotation = []
+    if s['zeo-log-max-size']:
+        if not log:
+            raise opt.error(
+                'zeo-log-max-size', 'needs zeo-log, a log file of its own'
+                ' (the default log is zdaemon\'s transcript, which logrotate'
+                ' or bin/NAME logreopen rotates)')
+        rotation = [('max-size', s['zeo-log-max-size']),
+                    ('old-files', str(s['zeo-log-old-files'] or 1))]
+    return zconf.logfile_eventlog(log or 'STDOUT', s['zeo-log-level'],
+                                  s['zeo-log-format'], rotation)
 
 
 def structured_ssl(opt, settings, keys):

@@ -56,10 +56,15 @@ class Part:
                 return option
         return 'deployment' if self.layout.deployment else 'name'
 
-    def program(self, module, arguments=''):
-        """A Python program in the server's working set."""
-        return eggs.script_text(self.buildout, self.working_set, module,
-                                'main', arguments)
+    def program(self, path, module, arguments='', extra=()):
+        """The text of a Python program at path, in the server's working
+        set (plus extra-paths; relative-paths respected)."""
+        s = self.settings
+        return eggs.script_text(
+            self.buildout, self.working_set, module, 'main', arguments,
+            extra=list(extra) + s['extra-paths'], location=path,
+            relative_to=self.layout.directory if s['relative-paths']
+            else None)
 
     @property
     def zeopack(self):
@@ -100,8 +105,8 @@ def programs(part):
             raise part.opt.error(option, '%s does not exist (a script outside'
                                  ' the buildout is used, never generated)'
                                  % given)
-        found.append(File(path, part.program(module), 0o755, script=True,
-                          option=option))
+        found.append(File(path, part.program(path, module), 0o755,
+                          script=True, option=option))
     return found
 
 
@@ -120,10 +125,10 @@ def control_script(part):
         **server.runner)
     if not part.settings['shell-script']:
         return [File(layout.control, part.program(
-            'zc.zodbrecipes.ctl', repr(config)), 0o755,
+            layout.control, 'zc.zodbrecipes.ctl', repr(config)), 0o755,
             script=True)]
     found = [File(part.ctl, part.program(
-        'zc.zodbrecipes.ctl', repr(config)), 0o755, script=True)]
+        part.ctl, 'zc.zodbrecipes.ctl', repr(config)), 0o755, script=True)]
     if not layout.deployment:
         found.append(File(layout.control, '#!/bin/sh\nexec %s "$@"\n'
                           % quoting.sh_quoted(part.ctl), 0o755))
@@ -161,15 +166,26 @@ def _packed(part, option):
     return packed
 
 
+def pack_days(part, when):
+    """Days of history a scheduled pack keeps: the schedule's, else
+    pack-days when given, else zeopack's default."""
+    if when.days is not None:
+        return when.days
+    if 'pack-days' in part.settings.given:
+        return part.settings['pack-days']
+    return None
+
+
 def pack(part):
     layout, server, when = part.layout, part.server, part.settings['pack']
     if not when:
         return []
     packed = _packed(part, 'pack')
+    days = pack_days(part, when)
     if layout.crontab:
         commands = part.render(
             'pack', cron.pack_commands, layout.prefix, part.zeopack,
-            server.pack_address, packed, layout.run, when.days)
+            server.pack_address, packed, layout.run, days)
         return [File(layout.crond_file('pack'), part.render(
             'pack', cron.crontab, when, [argv for _, argv in commands],
             user=server.user, comment='Pack the ZEO server %s'
@@ -177,7 +193,7 @@ def pack(part):
             option='pack')]
     return [File(layout.script('pack'), part.render(
         'pack', cron.pack_script, layout.prefix, part.zeopack,
-        server.pack_address, packed, layout.run, when.days or 0), 0o755,
+        server.pack_address, packed, layout.run, days or 0), 0o755,
         kind='pack-script', option='pack')]
 
 
@@ -270,13 +286,60 @@ def supervisor(part):
                  option='supervisor-directory')]
 
 
+def plone_scripts(part):
+    """bin/zeopack and bin/repozo, as plone.recipe.zeoserver names them,
+    for a part written its way (no zeo.conf text, not in deployment mode)
+    or that names them: zeopack packs the part's storages keeping pack-days
+    of history, repozo runs ZODB's (or the repozo option's) repozo."""
+    s, layout, server = part.settings, part.layout, part.server
+    names = ('zeopack-script-name', 'repozo-script-name')
+    if not any(n in s.given for n in names) and (
+            'zeo.conf' in s.given or layout.deployment):
+        return []
+    found = []
+    if s['zeopack'] != '' and server.file_storages:
+        path = os.path.join(layout.bin, s['zeopack-script-name'])
+        found.append(File(path, part.render(
+            'zeopack-script-name', cron.pack_script, layout.prefix,
+            part.zeopack, server.pack_address,
+            [st.name for st in server.file_storages], layout.run,
+            s['pack-days']), 0o755, option='zeopack-script-name'))
+    if s['repozo'] != '':
+        path = os.path.join(layout.bin, s['repozo-script-name'])
+        if s['repozo']:
+            directory, module = os.path.split(s['repozo'])
+            module = module[:-3] if module.endswith('.py') else module
+            if not module.isidentifier():
+                raise part.opt.error('repozo', '%r is no Python module name'
+                                     % module)
+            text = part.program(path, module, extra=[directory])
+        else:
+            text = part.program(path, 'ZODB.scripts.repozo')
+        found.append(File(path, text, 0o755, script=True,
+                          option='repozo-script-name'))
+    return found
+
+
 OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
-           pack, backup, systemd, supervisor)
+           pack, backup, systemd, supervisor, plone_scripts)
+
+
+def claim(buildout, opt, paths):
+    """Refuse a file another part of this buildout run writes too (two
+    server parts with one bin/zeopack, say); paths: (path, option)."""
+    claimed = buildout.__dict__.setdefault('_zc_zodbrecipes_files', {})
+    for path, option in paths:
+        other = claimed.setdefault(path, opt.part)
+        if other != opt.part:
+            raise opt.error(option or 'name', '%s is written by part %s too:'
+                            ' give one of them another name' % (path, other))
 
 
 def render(part):
     """Every file of the part, in the order they are written."""
-    return [f for output in OUTPUTS for f in output(part)]
+    files = [f for output in OUTPUTS for f in output(part)]
+    claim(part.buildout, part.opt, [(f.path, f.option) for f in files])
+    return files
 
 
 def directories(part, files):

@@ -17,12 +17,13 @@ class Layout:
     section = None      # the deployment section, in deployment mode
     rc = logrotate = crontab = None
 
-    def __init__(self, buildout, name):
+    def __init__(self, buildout, name, var=None):
         bo = buildout['buildout']
         self.name = name
+        self.buildout_options = bo
         self.directory = bo['directory']
         self.bin = bo['bin-directory']
-        self.var = os.path.join(self.directory, 'var')
+        self.var = var or os.path.join(self.directory, 'var')
         self.etc = os.path.join(bo['parts-directory'], name)
         # Generated Python scripts (runzeo, zeopack, repozo, ctl): buildout
         # writes them again on every install, for the current eggs.
@@ -68,7 +69,7 @@ class DeploymentLayout(Layout):
                 'log-directory', 'logrotate-directory', 'crontab-directory',
                 'user')
 
-    def __init__(self, buildout, name, opt, section_name):
+    def __init__(self, buildout, name, opt, section_name, var=None):
         Layout.__init__(self, buildout, name)
         try:
             section = buildout[section_name]
@@ -104,9 +105,9 @@ class DeploymentLayout(Layout):
         self.crontab = directory('crontab-directory')
         self.lib = (directory('lib-directory')
                     if section.get('lib-directory') else None)
-        if self.lib:
-            self.var = self.lib
-            self.backups = os.path.join(self.lib, 'backups')
+        if var or self.lib:
+            self.var = var or self.lib
+            self.backups = os.path.join(self.var, 'backups')
         self.zeo_conf = os.path.join(self.etc, name + '-zeo.conf')
         self.zdaemon_conf = os.path.join(self.etc, name + '-zdaemon.conf')
         self.transcript = os.path.join(self.log, name + '-zeo.log')
@@ -115,8 +116,9 @@ class DeploymentLayout(Layout):
         self.workdir = self.run
 
 
-def layout(buildout, name, opt, deployment=None):
-    """The layout of server part ``name`` (deployment: a section name)."""
+def layout(buildout, name, opt, deployment=None, var=None):
+    """The layout of server part ``name`` (deployment: a section name;
+    var: the ``var`` option, the base of the data and log files)."""
     if deployment:
-        return DeploymentLayout(buildout, name, opt, deployment)
-    return Layout(buildout, name)
+        return DeploymentLayout(buildout, name, opt, deployment, var)
+    return Layout(buildout, name, var)

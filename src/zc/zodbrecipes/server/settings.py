@@ -25,6 +25,7 @@ GROUPS = collections.OrderedDict([
     ('structured', 'Structured options (an error together with zeo.conf)'),
     ('deployment', 'Log rotation and services'),
     ('jobs', 'Packing and backups'),
+    ('plone', "plone.recipe.zeoserver's options"),
 ])
 
 LOG_LEVELS = ('critical', 'error', 'warn', 'warning', 'info', 'debug',
@@ -45,6 +46,8 @@ class Option:
         self.name, self.parser, self.default, self.group = (
             name, parser, default, group)
         self.inherited, self.needs = inherited, needs
+        # inherited options come from the deployment section; 'buildout'
+        # ones (relative-paths) from [buildout]
 
     def default_for(self, layout):
         return self.default(layout) if callable(self.default) else self.default
@@ -91,11 +94,69 @@ def script(value, layout):
     return parse.path(value, layout.bin)
 
 
-def path_or_none(value, layout):
-    """A path, or nothing at all for an empty value."""
+def data_path(value, layout):
+    """A path of data or logs, relative to var (as plone.recipe.zeoserver
+    takes them)."""
+    return parse.path(value, layout.var)
+
+
+def data_path_or_none(value, layout):
+    """A data path, or nothing at all for an empty value."""
     if not value.strip():
         return ''
-    return path(value, layout)
+    return data_path(value, layout)
+
+
+def script_or_none(value, layout):
+    """A script's path (relative to bin), or none at all when empty."""
+    if not value.strip():
+        return ''
+    return script(value, layout)
+
+
+def existing_file(value, layout):
+    return parse.existing_path(value, layout.directory)
+
+
+def existing_file_or_none(value, layout):
+    if not value.strip():
+        return ''
+    return existing_file(value, layout)
+
+
+def paths(value, layout):
+    """Directories, one or more (extra-paths)."""
+    return [path(v, layout) for v in value.split()]
+
+
+def byte_size(value, layout):
+    return parse.byte_size(value)
+
+
+def wrapper(value, layout):
+    """A ZConfig template with one %s where the storage section goes
+    (and %% for a literal %)."""
+    try:
+        filled = value % '\x00'
+    except (TypeError, ValueError) as e:
+        raise parse.OptionError(
+            'must hold %%s once where the storage section goes (%%%% for a'
+            ' literal %%): %s' % e)
+    if filled.count('\x00') != 1:
+        raise parse.OptionError('must hold %s once')
+    return value
+
+
+def removed(advice):
+    """A parser for an option that cannot mean anything on ZEO 5+."""
+    def parser(value, layout):
+        raise parse.OptionError(advice)
+    return parser
+
+
+AUTHENTICATION = (
+    'ZEO 5 and later have no authentication: use TLS with client'
+    ' certificates (ssl-certificate, ssl-key, ssl-authenticate)')
 
 
 def address(value, layout):
@@ -134,7 +195,7 @@ OPTIONS = [
     Option('shell-script', boolean, False),
     Option('effective-user', name, lambda layout: layout.user),
     Option('runzeo', script),
-    Option('zeopack', script),
+    Option('zeopack', script_or_none),
     Option('zdaemon', script),  # accepted for 3.1 buildouts, not used
     Option('socket-name', path, lambda layout: layout.socket),
     Option('zeo.conf', text),
@@ -142,9 +203,9 @@ OPTIONS = [
 
     Option('zeo-address', address, parse.Address('127.0.0.1', 8100),
            'structured'),
-    Option('file-storage', path, lambda layout: os.path.join(
+    Option('file-storage', data_path, lambda layout: os.path.join(
         layout.var, 'filestorage', 'Data.fs'), 'structured'),
-    Option('blob-storage', path_or_none, lambda layout: os.path.join(
+    Option('blob-storage', data_path_or_none, lambda layout: os.path.join(
         layout.var, 'blobstorage'), 'structured'),
     Option('storage-number', name, '1', 'structured'),
     Option('read-only', boolean, None, 'structured'),
@@ -154,8 +215,8 @@ OPTIONS = [
     Option('client-conflict-resolution', boolean, None, 'structured'),
     Option('pack-gc', boolean, None, 'structured'),
     Option('pack-keep-old', boolean, None, 'structured'),
-    Option('pid-file', path, None, 'structured'),
-    Option('zeo-log', path, None, 'structured'),
+    Option('pid-file', data_path, None, 'structured'),
+    Option('zeo-log', data_path, None, 'structured'),
     Option('zeo-log-level', log_level, 'INFO', 'structured'),
     Option('zeo-log-format', line, None, 'structured'),
     Option('ssl-certificate', path, None, 'structured'),
@@ -179,11 +240,45 @@ OPTIONS = [
     Option('backup-directory', path, lambda layout: layout.backups, 'jobs',
            needs=BACKUP),
     Option('backup-keep', at_least_one, 7, 'jobs', needs=BACKUP),
+
+    Option('var', path, None, 'plone'),
+    Option('zeo-var', path, None, 'plone'),
+    Option('zeo-conf', existing_file, None, 'plone'),
+    Option('zeo-conf-additional', text, '', 'plone'),
+    Option('storage-wrapper', wrapper, None, 'plone'),
+    Option('zeo-log-custom', text, None, 'plone'),
+    Option('zeo-log-max-size', byte_size, None, 'plone'),
+    Option('zeo-log-old-files', whole, None, 'plone',
+           needs=('zeo-log-max-size', 'zeo-log-max-size')),
+    Option('pack-days', whole, 1, 'plone'),
+    Option('zeopack-script-name', name, 'zeopack', 'plone'),
+    Option('repozo', existing_file_or_none, None, 'plone'),
+    Option('repozo-script-name', name, 'repozo', 'plone'),
+    Option('extra-paths', paths, [], 'plone'),
+    Option('relative-paths', boolean, False, 'plone', inherited='buildout'),
+    Option('pack-user', removed(AUTHENTICATION), None, 'plone'),
+    Option('pack-password', removed(AUTHENTICATION), None, 'plone'),
+    Option('authentication-database', removed(AUTHENTICATION), None,
+           'plone'),
+    Option('authentication-realm', removed(AUTHENTICATION), None, 'plone'),
+    Option('monitor-address', removed(
+        'ZEO 5 removed the monitor server: "bin/NAME status" asks the'
+        ' server how it is'), None, 'plone'),
+    Option('replicate-to', removed(
+        'zc.zrs (ZEO replication) does not work with ZODB 6; see'
+        ' RelStorage for a database several servers share'), None, 'plone'),
+    Option('replicate-from', removed(
+        'zc.zrs (ZEO replication) does not work with ZODB 6; see'
+        ' RelStorage for a database several servers share'), None, 'plone'),
+    Option('keep-alive-delay', removed(
+        'zc.zrs (ZEO replication) does not work with ZODB 6'), None,
+        'plone'),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 STRUCTURED = [o.name for o in OPTIONS if o.group == 'structured']
-# Read before the layout exists (they choose it).
-LAYOUT = ('name', 'deployment')
+# Options that stand for zeo.conf as a whole (structured ones may not be
+# given with them).
+WHOLE_CONF = ('zeo.conf', 'zeo-conf')
 
 
 class Settings(dict):
@@ -195,10 +290,16 @@ class Settings(dict):
         self.given = given
 
 
-def read_layout_options(opt, part):
-    """The part's name and deployment section, which choose the layout."""
+def read_layout_options(opt, part, buildout):
+    """The part's name, deployment section and var directory, which choose
+    the layout (var: relative to the buildout directory)."""
+    directory = buildout['buildout']['directory']
+    if opt.has('var') and opt.has('zeo-var'):
+        raise opt.error('zeo-var', 'give var or zeo-var (the same), not both')
+    var = (opt.get('var', parse.path, None, base=directory)
+           or opt.get('zeo-var', parse.path, None, base=directory))
     return (opt.get('name', parse.name, part),
-            opt.get('deployment', parse.line, None))
+            opt.get('deployment', parse.line, None), var)
 
 
 def read(opt, layout):
@@ -208,12 +309,16 @@ def read(opt, layout):
     given = set()
     for option in OPTIONS:
         values[option.name] = _read(opt, layout, option, given)
-    if 'zeo.conf' in given:
+    whole = [n for n in WHOLE_CONF if n in given]
+    if len(whole) > 1:
+        raise opt.error('zeo-conf', 'give zeo.conf (the text) or zeo-conf (a'
+                        ' file), not both')
+    if whole:
         structured = [n for n in STRUCTURED if n in given]
         if structured:
             raise opt.error(
-                'zeo.conf', 'give either zeo.conf or the structured'
-                ' options (%s), not both' % ', '.join(structured))
+                whole[0], 'give either %s or the structured options (%s),'
+                ' not both' % (whole[0], ', '.join(structured)))
     for option in OPTIONS:
         if option.needs and option.name in given:
             needed, called = option.needs
@@ -226,6 +331,15 @@ def _read(opt, layout, option, given):
     if opt.has(option.name):
         given.add(option.name)
         return opt.get(option.name, option.parser, layout=layout)
+    if option.inherited == 'buildout':
+        value = layout.buildout_options.get(option.name)
+        if value is None:
+            return option.default_for(layout)
+        try:
+            return option.parser(value, layout)
+        except parse.OptionError as e:
+            raise opt.error(option.name, '[buildout] %s: %s' % (
+                option.name, e))
     section = layout.section
     if option.inherited and section is not None and option.name in section:
         try:
