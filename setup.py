@@ -29,7 +29,7 @@ setup(
     long_description='\n\n'.join(
         [read('README.txt')]
         + [read('src', 'zc', 'zodbrecipes', document) for document in (
-            'server.txt', 'client.txt', 'deployment.txt')]
+            'server.txt', 'plone.txt', 'client.txt', 'deployment.txt')]
         + [read('CHANGES.txt')]),
     long_description_content_type='text/x-rst',
     license='ZPL 2.1',

@@ -269,7 +269,8 @@ def parse(value):
             for field, text in zip(FIELDS, fields):
                 field.expand(text)
         except OptionError:
-            if not (quartz and re.search(r'[?LW#]', ''.join(fields))):
+            if not (quartz and all(_DIGITS.match(f) or _looks_like_field(f)
+                                   for f in fields)):
                 raise
         if quartz:
             found = 5 + len(list(itertools.takewhile(_looks_like_field,

@@ -118,7 +118,8 @@ class Stamp:
         return all(_hash(p) == h and _mode(p) == m
                    for p, h, m in recorded['files'])
 
-    def save(self, published, installed, directories, private_keys):
+    def save(self, published, installed, directories, private_keys,
+             claims=()):
         """Record a build (nothing is recorded without a key)."""
         if self.key is None:
             if os.path.exists(self.path):
@@ -128,6 +129,7 @@ class Stamp:
             key=self.key, published=published,
             files=[(p, _hash(p), _mode(p)) for p in installed],
             directories=directories, private_keys=private_keys,
+            claims=list(claims),
         ), indent=1, sort_keys=True) + '\n'
         files.write(self.path, text)
         return [self.path]

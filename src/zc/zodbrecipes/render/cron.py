@@ -76,8 +76,7 @@ def pack_script(name, zeopack, address, storages, lock_dir, days=0):
     known = [s for s, _ in commands]
     return _SCRIPT % dict(name=quoting.name(name), days=days, locked=LOCKED,
                           packs=packs,
-                          known=quoting.sh_quoted(' %s ' % ' '.join(known)),
-                          listed=quoting.sh_quoted(', '.join(known)))
+                          known=quoting.sh_quoted(' %s ' % ' '.join(known)))
 
 
 _SCRIPT = """\
@@ -89,6 +88,7 @@ set -eu
 
 days=%(days)d
 only=
+storages=%(known)s
 
 usage() {
     echo "usage: $0 [-d DAYS] [-S STORAGE]" >&2
@@ -111,9 +111,9 @@ case $days in
         exit 2 ;;
 esac
 if [ -n "$only" ]; then
-    case %(known)s in
+    case $storages in
         *" $only "*) ;;
-        *) echo "$0: there is no storage '$only' (storages: "%(listed)s")" >&2
+        *) echo "$0: there is no storage '$only' (storages:$storages)" >&2
            exit 2 ;;
     esac
 fi

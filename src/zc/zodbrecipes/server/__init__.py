@@ -111,8 +111,7 @@ class Recipe:
             options.update(self.recorded['published'])
             table.mark_used(options)
             opt = parse.Options(name, options)
-            outputs.claim(buildout, opt, [(f[0], None)
-                                          for f in self.recorded['files']])
+            outputs.claim(buildout, opt, self.recorded.get('claims', ()))
             for option, path in self.recorded['private_keys']:
                 parse.check_private_key(opt, option, path)
             return
@@ -144,7 +143,8 @@ class Recipe:
         installed = self.build.install()
         return installed + self.stamp.save(
             self.published, installed, self.build.directories,
-            self.build.private_keys)
+            self.build.private_keys,
+            [(f.path, f.option) for f in self.build.files])
 
     update = install
 

@@ -14,8 +14,9 @@ README = os.path.join(top, 'README.txt')
 
 def readme_options():
     """{group title: [option names]} from README.txt's server option list:
-    the definition terms (unindented lines of ``names``) under each
-    heading between "Options" and the published options."""
+    the definition list terms (lines of ``names`` followed by an indented
+    definition) under each heading between "Options" and the published
+    options."""
     with open(README) as f:
         text = f.read()
     start = text.index('\nOptions\n-------\n')
@@ -26,7 +27,9 @@ def readme_options():
     for i, line in enumerate(lines):
         if i + 1 < len(lines) and re.fullmatch(r'~+', lines[i + 1]):
             group = found.setdefault(line.strip(), [])
-        elif line.startswith('``') and group is not None:
+        elif (line.startswith('``') and group is not None
+              and lines[i + 1].startswith('    ')):
+            # a definition list term: the definition follows, indented
             group.extend(re.findall(r'``([^`]+)``', line))
     return found
 
@@ -78,12 +81,8 @@ class Profile(unittest.TestCase):
 
     def test_one_copy_and_its_extends_line_names_the_copy(self):
         package = os.path.dirname(here)
-        copies = [os.path.join(root, n) for root, dirs, names in os.walk(top)
-                  if '.git' not in root and 'eggs' not in root
-                  for n in names if n == 'zeo-instance.cfg']
-        self.assertEqual(copies, [os.path.join(package, 'profiles',
-                                               'zeo-instance.cfg')])
-        with open(copies[0]) as f:
+        self.assertFalse(os.path.exists(os.path.join(top, 'profiles')))
+        with open(os.path.join(package, 'profiles', 'zeo-instance.cfg')) as f:
             extends = re.findall(r'^#\s+extends = (\S+)$', f.read(), re.M)
         self.assertEqual(extends, ['zeo-instance.cfg'])
 
