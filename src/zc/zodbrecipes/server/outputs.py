@@ -74,6 +74,10 @@ class Part:
         return self.layout.program('repozo')
 
     @property
+    def backuptool(self):
+        return self.layout.program('backuptool')
+
+    @property
     def ctl(self):
         return self.layout.program('ctl')
 
@@ -91,6 +95,8 @@ def programs(part):
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
     if part.settings['backup']:
         wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
+        wanted.append(('backup', part.backuptool,
+                       'zc.zodbrecipes.backuptool'))
     found = []
     for option, path, module in wanted:
         given = part.settings.get(option) if option != 'backup' else None
@@ -196,15 +202,29 @@ def backup(part):
                for st in server.file_storages]
     backups = s['backup-directory']
     script = layout.script('backup')
+    if s['systemd-directory']:
+        stop = ['/bin/systemctl', 'stop', layout.prefix + '.service']
+    elif s['supervisor-directory']:
+        stop = ['/usr/bin/supervisorctl', 'stop', layout.prefix]
+    else:
+        stop = [layout.control, 'stop']
     found = [
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
-            part.repozo, triples, backups, keep=s['backup-keep']), 0o755,
+            part.repozo, part.backuptool, triples, backups,
+            keep=s['backup-keep']), 0o755,
             kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
-            part.repozo, triples, backups, [layout.control, 'status'],
-            server.pack_address, sys.executable), 0o755,
+            part.repozo, part.backuptool, triples, backups,
+            zdaemon=server.socket, address=server.pack_address,
+            systemd=(layout.prefix + '.service'
+                     if s['systemd-directory'] else None),
+            supervisor=(layout.prefix if s['supervisor-directory']
+                        else None),
+            legacy=(layout.legacy_backups
+                    if 'backup-directory' not in s.given else None),
+            stop=stop), 0o755,
             kind='restore-script', option='backup'),
     ]
     if layout.crontab:
@@ -335,5 +355,7 @@ def published(part, files):
         'log-paths': ' '.join(server.logs),
         'socket-name': server.socket,
     }
+    if part.settings['backup']:
+        found['backup-directory'] = part.settings['backup-directory']
     found.update((f.kind, f.path) for f in files if f.kind)
     return found
