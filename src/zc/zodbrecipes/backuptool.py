@@ -45,8 +45,14 @@ class Usage(Exception):
     """Wrong arguments; exit status 2."""
 
 
-def say(message):
-    print(message, flush=True)
+VERBOSE = [False]
+
+
+def say(message, always=True):
+    """Print a message (a backup's notes only with -v: cron mails any
+    output)."""
+    if always or VERBOSE[0]:
+        print(message, flush=True)
 
 
 # -- snapshots -----------------------------------------------------------------
@@ -113,7 +119,7 @@ def snapshot(blobs, directory, stamp):
         raise Failed('%r is not a repozo time stamp' % stamp)
     target = os.path.join(directory, stamp)
     if os.path.exists(target):
-        say('blobs: %s is there already' % target)
+        say('blobs: %s is there already' % target, False)
         return
     os.makedirs(directory, exist_ok=True)
     earlier = [s for s in snapshots(directory) if s < stamp]
@@ -125,7 +131,7 @@ def snapshot(blobs, directory, stamp):
     linked, copied, size = _tree(blobs, partial, previous)
     os.rename(partial, target)
     say('blobs: %s: %d files copied (%d bytes), %d unchanged (linked)'
-        % (target, copied, size, linked))
+        % (target, copied, size, linked), False)
 
 
 def copy(source, target, link=False):
@@ -197,7 +203,7 @@ def prune(repository, directory):
         if name < stamps[0]:
             shutil.rmtree(os.path.join(directory, name))
             say('blobs: removed %s (its repozo backup is gone)'
-                % os.path.join(directory, name))
+                % os.path.join(directory, name), False)
 
 
 # -- the restore guard ---------------------------------------------------------
@@ -361,11 +367,11 @@ def check(path, blobs=None):
 # -- command line --------------------------------------------------------------
 
 USAGE = """\
-usage: backuptool snapshot BLOBS SNAPSHOTS STAMP
+usage: backuptool [-v] snapshot BLOBS SNAPSHOTS STAMP
        backuptool copy [--link] SNAPSHOT BLOBS
        backuptool choose REPOSITORY SNAPSHOTS [DATE]
        backuptool stamp REPOSITORY [DATE]
-       backuptool prune REPOSITORY SNAPSHOTS
+       backuptool [-v] prune REPOSITORY SNAPSHOTS
        backuptool guard [--zdaemon SOCKET] [--address ADDRESS]
                         [--systemd UNIT] [--supervisor PROGRAM] [DATA.FS...]
        backuptool check DATA.FS [BLOBS]"""
@@ -388,6 +394,9 @@ def _options(args, names):
 
 
 def run(args):
+    if args[0] == '-v':
+        VERBOSE[0] = True
+        args = args[1:]
     command, args = args[0], args[1:]
     if command == 'snapshot' and len(args) == 3:
         snapshot(*args)
@@ -417,7 +426,7 @@ def main(args=None):
     if args is None:
         args = sys.argv[1:]
     try:
-        if not args:
+        if not args or args == ['-v']:
             raise Usage()
         run(args)
     except Usage:

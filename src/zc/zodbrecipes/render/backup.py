@@ -95,7 +95,8 @@ _BACKUP = """\
 # Back up the storages of the ZEO server %(name)s: repozo for each Data.fs,
 # then a snapshot of its blobs named like the repozo backup (files unchanged
 # since the previous snapshot are hard links to it).
-# Usage: %(name)s-backup [-F]  (-F: a full backup)
+# Usage: %(name)s-backup [-F] [-v]  (-F: a full backup; -v: say what the
+# snapshots copied, linked and removed)
 # Keeps the %(keep)d newest full backups of each storage, with the incremental
 # backups that follow them and the blob snapshots of all these.
 # Written by zc.zodbrecipes: changes are lost when buildout runs again.
@@ -110,13 +111,15 @@ backups=%(backups)s
 keep=%(keep)d
 
 full=
+verbose=
 usage() {
-    echo "usage: $0 [-F]" >&2
+    echo "usage: $0 [-F] [-v]" >&2
     exit 2
 }
-while getopts F opt; do
+while getopts Fv opt; do
     case $opt in
         F) full=yes ;;
+        v) verbose=yes ;;
         *) usage ;;
     esac
 done
@@ -161,11 +164,11 @@ backup() {
     "$repozo" -B%(options)s ${full:+-F} -r "$repository" -f "$2"
     %(verify)s"$repozo" -V -r "$repository" >/dev/null
     if [ -n "$3" ]; then
-        "$tool" snapshot "$3" "$backups/$1/blobs" \\
+        "$tool" ${verbose:+-v} snapshot "$3" "$backups/$1/blobs" \\
             "$("$tool" stamp "$repository")"
     fi
     prune_repository "$repository"
-    "$tool" prune "$repository" "$backups/$1/blobs"
+    "$tool" ${verbose:+-v} prune "$repository" "$backups/$1/blobs"
 }
 
 %(calls)s"""

@@ -202,12 +202,6 @@ def backup(part):
                for st in server.file_storages]
     backups = s['backup-directory']
     script = layout.script('backup')
-    if s['systemd-directory']:
-        stop = ['/bin/systemctl', 'stop', layout.prefix + '.service']
-    elif s['supervisor-directory']:
-        stop = ['/usr/bin/supervisorctl', 'stop', layout.prefix]
-    else:
-        stop = [layout.control, 'stop']
     found = [
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
@@ -224,7 +218,7 @@ def backup(part):
                         else None),
             legacy=(layout.legacy_backups
                     if 'backup-directory' not in s.given else None),
-            stop=stop), 0o755,
+            stop=[layout.control, 'stop']), 0o755,
             kind='restore-script', option='backup'),
     ]
     if layout.crontab:

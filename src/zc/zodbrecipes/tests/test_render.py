@@ -40,6 +40,7 @@ PROGRAMS = {
     'runzeo': 'ZEO.runzeo',
     'zeopack': 'ZEO.scripts.zeopack',
     'repozo': 'ZODB.scripts.repozo',
+    'backuptool': 'zc.zodbrecipes.backuptool',
 }
 
 
