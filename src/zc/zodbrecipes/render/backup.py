@@ -1,20 +1,30 @@
 """Backup and restore scripts for the FileStorages of a ZEO server.
 
-For each storage the backup directory holds::
+Each server part has its own backup directory (never shared with another
+part), and in it each storage its own::
 
+    BACKUPS/.lock                  held by a backup or restore of the part
     BACKUPS/STORAGE/filestorage/   repozo's repository (full backups, the
                                    incremental backups that follow them)
-    BACKUPS/STORAGE/blobs/STAMP/   a copy of the blob directory per run
-                                   (STAMP: UTC time, 2024-01-31-03-00-00)
+    BACKUPS/STORAGE/blobs/STAMP/   a snapshot of the blob directory, named
+                                   like the repozo backup taken with it
+                                   (UTC time, 2024-01-31-03-00-00)
 
-The backup script runs ``repozo -B`` first and copies the blobs afterwards,
-so every blob the backed-up Data.fs refers to is in the copy.  It needs
-nothing beyond POSIX tools, GNU ``cp -a`` and util-linux ``flock``: blobs are
-copied whole each time (no rsync, no hard-link snapshots), so size the
-backup disk for KEEP copies of the blob directory.
+The backup script runs ``repozo -B`` first and snapshots the blobs
+afterwards, so every blob the backed-up Data.fs refers to is in the
+snapshot.  ZODB never changes a blob file once written: files the previous
+snapshot holds unchanged become hard links to it, and a snapshot costs what
+changed.  Snapshots are pruned with the repozo backups they belong to.
 
-The restore script refuses to run while the server is up, moves the current
-files aside (never deletes them) and restores the newest backup.
+The restore script refuses while the server or anything that would restart
+it is up, moves the current files aside (never deletes them), restores the
+newest backup (or the one as of a date) with the blobs of that backup, and
+checks the result.  With ``-t`` it is a drill: the same restore into a
+scratch directory, touching nothing of the server.
+
+The scripts are /bin/sh; the work that would be slow or fragile in shell
+(snapshots, choosing a snapshot, the guard, the checks) is done by
+``zc.zodbrecipes.backuptool``, run with the server's eggs.
 """
 from zc.zodbrecipes.options import OptionError
 from zc.zodbrecipes.render import commandline
@@ -46,14 +56,20 @@ def _calls(function, storages):
         for triple in storages)
 
 
-def backup_script(name, repozo, storages, backups, keep=7, gzip=True,
+def _path(value, what):
+    return quoting.sh_quoted(quoting.abspath(value, what))
+
+
+def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
                   quick=False, verify=True):
     """A /bin/sh script backing up each storage: ``bin/NAME-backup [-F]``.
 
+    - tool: the backuptool program (``parts/NAME/backuptool``).
     - storages: (storage name, Data.fs path, blob directory or None).
-    - backups: the backup directory (created when missing, mode 0700).
-    - keep: how many full backups (each with its incremental backups) and
-      how many blob copies to keep per storage.
+    - backups: the part's backup directory (created when missing, mode
+      0700).
+    - keep: how many full backups (each with its incremental backups and
+      their blob snapshots) to keep per storage.
     - gzip: compress (``repozo -z``); quick: ``repozo -Q``, checking only the
       last incremental backup's checksum to decide between incremental and
       full; verify: check the repository afterwards (``repozo -V``).
@@ -62,8 +78,9 @@ def backup_script(name, repozo, storages, backups, keep=7, gzip=True,
     options += ['-Q'] if quick else []
     return _BACKUP % dict(
         name=quoting.name(name),
-        repozo=quoting.sh_quoted(quoting.abspath(repozo, 'repozo')),
-        backups=quoting.sh_quoted(quoting.abspath(backups, 'backups')),
+        repozo=_path(repozo, 'repozo'),
+        tool=_path(tool, 'backuptool'),
+        backups=_path(backups, 'backups'),
         keep=quoting.whole_number(keep, 'keep', 1),
         options=''.join(' ' + o for o in options),
         verify='' if verify else '# ',
@@ -75,10 +92,13 @@ def backup_script(name, repozo, storages, backups, keep=7, gzip=True,
 
 _BACKUP = """\
 #!/bin/sh
-# Back up the storages of the ZEO server %(name)s with repozo and copy their
-# blob directories.  Usage: %(name)s-backup [-F]  (-F: a full backup)
-# Keeps the %(keep)d newest full backups of each storage (with the incremental
-# backups that follow them) and the %(keep)d newest blob copies.
+# Back up the storages of the ZEO server %(name)s: repozo for each Data.fs,
+# then a snapshot of its blobs named like the repozo backup (files unchanged
+# since the previous snapshot are hard links to it).
+# Usage: %(name)s-backup [-F] [-v]  (-F: a full backup; -v: say what the
+# snapshots copied, linked and removed)
+# Keeps the %(keep)d newest full backups of each storage, with the incremental
+# backups that follow them and the blob snapshots of all these.
 # Written by zc.zodbrecipes: changes are lost when buildout runs again.
 set -eu
 LC_ALL=C
@@ -86,17 +106,20 @@ export LC_ALL
 umask 077
 
 repozo=%(repozo)s
+tool=%(tool)s
 backups=%(backups)s
 keep=%(keep)d
 
 full=
+verbose=
 usage() {
-    echo "usage: $0 [-F]" >&2
+    echo "usage: $0 [-F] [-v]" >&2
     exit 2
 }
-while getopts F opt; do
+while getopts Fv opt; do
     case $opt in
         F) full=yes ;;
+        v) verbose=yes ;;
         *) usage ;;
     esac
 done
@@ -106,7 +129,7 @@ shift $((OPTIND - 1))
 mkdir -p "$backups"
 exec 9>"$backups/.lock"
 if ! %(flock)s -n 9; then
-    echo "$0: another backup is running" >&2
+    echo "$0: another backup or a restore of this server is running" >&2
     exit %(locked)d
 fi
 
@@ -134,149 +157,134 @@ prune_repository() {
     done
 }
 
-# Remove all but the $keep newest blob copies in directory $1.
-prune_blobs() {
-    count=0
-    for d in "$1"/[0-9]*[0-9]; do
-        if [ -d "$d" ]; then count=$((count + 1)); fi
-    done
-    for d in "$1"/[0-9]*[0-9]; do
-        [ "$count" -gt "$keep" ] || break
-        rm -rf "$d"
-        count=$((count - 1))
-    done
-}
-
 # backup STORAGE DATA.FS BLOB-DIRECTORY
 backup() {
     repository=$backups/$1/filestorage
     mkdir -p "$repository"
     "$repozo" -B%(options)s ${full:+-F} -r "$repository" -f "$2"
     %(verify)s"$repozo" -V -r "$repository" >/dev/null
-    prune_repository "$repository"
-    [ -n "$3" ] || return 0
-    copies=$backups/$1/blobs
-    stamp=$(date -u +%%Y-%%m-%%d-%%H-%%M-%%S)
-    if [ -e "$copies/$stamp" ]; then
-        echo "$0: $copies/$stamp exists already" >&2
-        return 1
+    if [ -n "$3" ]; then
+        "$tool" ${verbose:+-v} snapshot "$3" "$backups/$1/blobs" \\
+            "$("$tool" stamp "$repository")"
     fi
-    mkdir -p "$copies"
-    rm -rf "$copies/partial"
-    cp -a "$3" "$copies/partial"
-    mv "$copies/partial" "$copies/$stamp"
-    prune_blobs "$copies"
+    prune_repository "$repository"
+    "$tool" ${verbose:+-v} prune "$repository" "$backups/$1/blobs"
 }
 
 %(calls)s"""
 
 
-def restore_script(name, repozo, storages, backups, status_command, address,
-                   python):
-    """A /bin/sh script restoring each storage from its newest backup.
+def restore_script(name, repozo, tool, storages, backups, zdaemon=None,
+                   address=None, systemd=None, supervisor=None, legacy=None,
+                   stop=None):
+    """A /bin/sh script restoring each storage:
+    ``bin/NAME-restore [-D DATE] [-t]``.
 
-    - status_command: argv that exits 0 when the server is up (for the
-      zdaemon control script: ``bin/NAME status``, which also exits 0 while
-      zdaemon restarts the server); the script then refuses to run.
-    - address: the server's address; the script also refuses when anything
-      accepts connections there (checked with python, an interpreter path).
+    What the guard asks before a restore (each optional): zdaemon, the
+    socket of the zdaemon manager; address, the server's address (anything
+    answering there); systemd, the server's unit; supervisor, its program.
+    It also refuses while another process has a Data.fs open.
+
+    - legacy: where backups of an earlier layout may be (a directory with
+      STORAGE/filestorage in it), named when a storage has no backup.
+    - stop: the command that stops the server, for the refusal's message.
     """
-    status = quoting.command(status_command, 'status command')
+    guard = []
+    if zdaemon:
+        guard += ['--zdaemon', quoting.abspath(zdaemon, 'zdaemon socket')]
+    if address:
+        guard += ['--address',
+                  str(commandline.server_address(address))]
+    if systemd:
+        guard += ['--systemd', quoting.name(systemd, 'systemd unit')]
+    if supervisor:
+        guard += ['--supervisor',
+                  quoting.name(supervisor, 'supervisor program')]
+    checked = _storages(storages)
+    guard += [path for _, path, _ in checked]
     return _RESTORE % dict(
         name=quoting.name(name),
-        repozo=quoting.sh_quoted(quoting.abspath(repozo, 'repozo')),
-        python=quoting.sh_quoted(quoting.abspath(python, 'python')),
-        backups=quoting.sh_quoted(quoting.abspath(backups, 'backups')),
-        status=quoting.sh_command(status),
-        where=' '.join(quoting.sh_quoted(w) for w in _where(address)),
-        calls=_calls('check', _storages(storages)) + '\n' +
-        _calls('restore', _storages(storages)),
+        repozo=_path(repozo, 'repozo'),
+        tool=_path(tool, 'backuptool'),
+        backups=_path(backups, 'backups'),
+        legacy=_path(legacy, 'legacy backups') if legacy else "''",
+        guard=' \\\n    '.join(quoting.sh_quoted(w) for w in guard),
+        refusal=quoting.sh_quoted('not restoring: stop the server first%s'
+                                  % (': %s' % ' '.join(quoting.command(
+                                      stop, 'stop command')) if stop
+                                     else '')),
+        locked=LOCKED,
+        flock=commandline.FLOCK,
+        checks=_calls('check', checked),
+        calls=_calls('restore', checked),
     )
-
-
-def _where(value):
-    """The probe's arguments for an address: family, then host port or
-    socket path."""
-    address = commandline.server_address(value)
-    if address.socket:
-        return ['unix', address.socket]
-    return [address.family, address.host, str(address.port)]
 
 
 _RESTORE = """\
 #!/bin/sh
-# Restore the storages of the ZEO server %(name)s from their newest backups.
-# Usage: %(name)s-restore
-# Run it as the user the server runs as, with the server stopped: it refuses
-# to run while the server is up.  The current files are moved aside (to
-# NAME.before-restore-TIME), never deleted.
+# Restore the storages of the ZEO server %(name)s from their backups.
+# Usage: %(name)s-restore [-D DATE] [-t]
+#   -D DATE  the backup as of DATE (UTC, YYYY-MM-DD[-HH[-MM[-SS]]], as for
+#            repozo -D) instead of the newest, with the blobs of that backup
+#   -t       a drill: restore into a scratch directory in the backup
+#            directory, check it, report and remove it; nothing of the
+#            server is touched (exit status 1 when the backup is damaged)
+# It refuses while the server or anything that would restart it is up, moves
+# the current files aside (to NAME.before-restore-TIME, never deleted), and
+# checks what it restored (fstest, loads, every blob): exit status 1 if not.
 # Written by zc.zodbrecipes: changes are lost when buildout runs again.
 set -eu
 LC_ALL=C
 export LC_ALL
+umask 077
 
 repozo=%(repozo)s
-python=%(python)s
+tool=%(tool)s
 backups=%(backups)s
+legacy=%(legacy)s
 
-if [ $# -ne 0 ]; then
-    echo "usage: $0" >&2
+date=
+drill=
+usage() {
+    echo "usage: $0 [-D DATE] [-t]" >&2
     exit 2
-fi
+}
+while getopts D:t opt; do
+    case $opt in
+        D) date=$OPTARG ;;
+        t) drill=yes ;;
+        *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || usage
 
-if %(status)s >/dev/null 2>&1; then
-    echo "$0: the server is running: stop it first" >&2
+if [ -z "$drill" ] && ! "$tool" guard %(guard)s; then
+    echo "$0:" %(refusal)s >&2
     exit 1
 fi
-answer=0
-"$python" - %(where)s <<'EOF' || answer=$?
-import socket
-import sys
 
-family, where = sys.argv[1], sys.argv[2:]
-if family == 'unix':
-    sock, target = socket.socket(socket.AF_UNIX), where[0]
-else:
-    kind = socket.AF_INET6 if family == 'inet6' else socket.AF_INET
-    sock, target = socket.socket(kind), (where[0], int(where[1]))
-sock.settimeout(10)
-try:
-    sock.connect(target)
-except OSError:
-    sys.exit(1)
-sock.close()
-EOF
-case $answer in
-    0) echo "$0: something answers on the server's address: stop it first" >&2
-        exit 1 ;;
-    1) ;;
-    *) echo "$0: cannot check the server's address" >&2
-        exit 1 ;;
-esac
+mkdir -p "$backups"
+exec 9>"$backups/.lock"
+if ! %(flock)s -n 9; then
+    echo "$0: a backup or another restore of this server is running" >&2
+    exit %(locked)d
+fi
 
-# Print the path of the newest blob copy in directory $1, if any.
-newest_blobs() {
-    newest=
-    for d in "$1"/[0-9]*[0-9]; do
-        if [ -d "$d" ]; then newest=$d; fi
-    done
-    echo "$newest"
-}
-
-# check STORAGE DATA.FS BLOB-DIRECTORY: is there something to restore?
+# check STORAGE DATA.FS BLOB-DIRECTORY: is there a backup to restore?
 check() {
-    found=
-    for f in "$backups/$1/filestorage"/*.fs*; do
-        if [ -e "$f" ]; then found=$f; fi
-    done
-    if [ -z "$found" ]; then
-        echo "$0: no backup of $1 in $backups/$1/filestorage" >&2
-        exit 1
+    if "$tool" stamp "$backups/$1/filestorage" ${date:+"$date"} >/dev/null &&
+        { [ -z "$3" ] || "$tool" choose "$backups/$1/filestorage" \\
+            "$backups/$1/blobs" ${date:+"$date"} >/dev/null; }; then
+        return 0
     fi
-    if [ -n "$3" ] && [ -z "$(newest_blobs "$backups/$1/blobs")" ]; then
-        echo "$0: no copy of the blobs of $1 in $backups/$1/blobs" >&2
-        exit 1
+    if [ -n "$legacy" ] && [ -d "$legacy/$1/filestorage" ]; then
+        echo "$0: backups of $1 made before each server had its own backup" \\
+            "directory are in $legacy/$1 (shared by the servers of the" \\
+            "deployment): check they are this server's, then move them to" \\
+            "$backups/$1" >&2
     fi
+    exit 1
 }
 
 # Move $1 to $1.before-restore-$stamp, if it exists.
@@ -293,17 +301,68 @@ set_aside() {
 
 # restore STORAGE DATA.FS BLOB-DIRECTORY
 restore() {
-    set_aside "$2"
-    set_aside "$2.index"
-    mkdir -p "$(dirname "$2")"
-    "$repozo" -R -w -r "$backups/$1/filestorage" -o "$2"
-    [ -n "$3" ] || return 0
-    set_aside "$3"
-    set_aside "$3.partial"
-    mkdir -p "$(dirname "$3")"
-    cp -a "$(newest_blobs "$backups/$1/blobs")" "$3.partial"
-    mv "$3.partial" "$3"
+    repository=$backups/$1/filestorage
+    snapshot=
+    if [ -n "$3" ]; then
+        snapshot=$("$tool" choose "$repository" "$backups/$1/blobs" \\
+            ${date:+"$date"})
+    fi
+    if [ -n "$drill" ]; then
+        data=$scratch/$1/Data.fs
+        blobs=${3:+$scratch/$1/blobs}
+    else
+        data=$2
+        blobs=$3
+        mkdir -p "$(dirname "$2")"
+        # Hold the storage's lock file: a server started meanwhile cannot
+        # open the storage while it is being replaced.
+        exec 8>>"$2.lock"
+        if ! %(flock)s -n 8; then
+            echo "$0: $2 is open in another process" >&2
+            exit 1
+        fi
+        set_aside "$2"
+        set_aside "$2.index"
+    fi
+    mkdir -p "$(dirname "$data")"
+    if ! "$repozo" -R -w -r "$repository" ${date:+-D "$date"} -o "$data"
+    then
+        echo "$0: repozo could not restore $1" >&2
+        failed="$failed $1"
+        return 0
+    fi
+    if [ -n "$3" ]; then
+        if [ -z "$drill" ]; then
+            set_aside "$3"
+            set_aside "$3.partial"
+            mkdir -p "$(dirname "$3")"
+        fi
+        "$tool" copy ${drill:+--link} "$snapshot" "$blobs"
+    fi
+    if ! "$tool" check "$data" "$blobs"; then
+        failed="$failed $1"
+    fi
+    echo "$0: restored $1 from the backup of" \\
+        "$("$tool" stamp "$repository" ${date:+"$date"})${snapshot:+ with the blobs of $snapshot}"
 }
 
+%(checks)s
 stamp=$(date -u +%%Y-%%m-%%d-%%H-%%M-%%S)
-%(calls)s"""
+failed=
+scratch=
+if [ -n "$drill" ]; then
+    scratch=$(mktemp -d "$backups/.drill.XXXXXX")
+    # Our own scratch copy (blobs are hard links to the snapshots).
+    trap 'rm -rf "$scratch"' EXIT
+    trap 'exit 1' HUP INT TERM
+fi
+
+%(calls)s
+if [ -n "$failed" ]; then
+    echo "$0: FAILED:$failed did not restore or check out (see above)" >&2
+    exit 1
+fi
+if [ -n "$drill" ]; then
+    echo "$0: drill passed: the backups restore and check out"
+fi
+"""

@@ -32,6 +32,7 @@ from zc.zodbrecipes.server import paths
 from zc.zodbrecipes.server import settings as table
 
 logger = logging.getLogger('zc.zodbrecipes')
+_BACKUP_CLAIMS = '_zc_zodbrecipes_backup_directories'
 script_logger = logging.getLogger('zc.buildout.easy_install')
 
 
@@ -114,9 +115,27 @@ class Recipe:
             outputs.claim(buildout, opt, self.recorded.get('claims', ()))
             for option, path in self.recorded['private_keys']:
                 parse.check_private_key(opt, option, path)
+        else:
+            self.recorded = None
+            self.compute()
+        self.claim_backups()
+
+    def claim_backups(self):
+        """A backup directory belongs to one part: two parts writing into
+        one repozo repository spoil each other's backups and restores."""
+        directory = self.options.get('backup-directory')
+        if not directory or not self.options.get('backup-script'):
             return
-        self.recorded = None
-        self.compute()
+        claims = getattr(self.buildout, _BACKUP_CLAIMS, None)
+        if claims is None:
+            claims = {}
+            setattr(self.buildout, _BACKUP_CLAIMS, claims)
+        other = claims.setdefault(os.path.realpath(directory), self.part)
+        if other != self.part:
+            raise zc.buildout.UserError(
+                '[%s] backup-directory: %s is the backup directory of part'
+                ' %s too; each part needs its own' % (
+                    self.part, directory, other))
 
     def compute(self):
         self.build = Build(self.buildout, self.part, self.options)

@@ -79,6 +79,10 @@ class Part:
         return self.layout.program('repozo')
 
     @property
+    def backuptool(self):
+        return self.layout.program('backuptool')
+
+    @property
     def ctl(self):
         return self.layout.program('ctl')
 
@@ -96,6 +100,8 @@ def programs(part):
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
     if part.settings['backup']:
         wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
+        wanted.append(('backup', part.backuptool,
+                       'zc.zodbrecipes.backuptool'))
     found = []
     for option, path, module in wanted:
         given = part.settings.get(option) if option != 'backup' else None
@@ -215,12 +221,20 @@ def backup(part):
     found = [
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
-            part.repozo, triples, backups, keep=s['backup-keep']), 0o755,
+            part.repozo, part.backuptool, triples, backups,
+            keep=s['backup-keep']), 0o755,
             kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
-            part.repozo, triples, backups, [layout.control, 'status'],
-            server.pack_address, sys.executable), 0o755,
+            part.repozo, part.backuptool, triples, backups,
+            zdaemon=server.socket, address=server.pack_address,
+            systemd=(layout.prefix + '.service'
+                     if s['systemd-directory'] else None),
+            supervisor=(layout.prefix if s['supervisor-directory']
+                        else None),
+            legacy=(layout.legacy_backups
+                    if 'backup-directory' not in s.given else None),
+            stop=[layout.control, 'stop']), 0o755,
             kind='restore-script', option='backup'),
     ]
     if layout.crontab:
@@ -398,5 +412,7 @@ def published(part, files):
         'log-paths': ' '.join(server.logs),
         'socket-name': server.socket,
     }
+    if part.settings['backup']:
+        found['backup-directory'] = part.settings['backup-directory']
     found.update((f.kind, f.path) for f in files if f.kind)
     return found

@@ -14,6 +14,7 @@ class Layout:
     """Where a server part's files go (plain mode: inside the buildout)."""
 
     deployment = None   # the deployment's name, in deployment mode
+    legacy_backups = None  # where an earlier version kept backups
     section = None      # the deployment section, in deployment mode
     rc = logrotate = crontab = None
 
@@ -105,9 +106,14 @@ class DeploymentLayout(Layout):
         self.crontab = directory('crontab-directory')
         self.lib = (directory('lib-directory')
                     if section.get('lib-directory') else None)
+        if self.lib:
+            # Each part its own: before 4.0 every part of the deployment
+            # wrote into lib/backups (the restore names it when a storage
+            # has no backup in the part's directory).
+            self.legacy_backups = os.path.join(self.lib, 'backups')
         if var or self.lib:
             self.var = var or self.lib
-            self.backups = os.path.join(self.var, 'backups')
+            self.backups = os.path.join(self.var, 'backups', name)
         self.zeo_conf = os.path.join(self.etc, name + '-zeo.conf')
         self.zdaemon_conf = os.path.join(self.etc, name + '-zdaemon.conf')
         self.transcript = os.path.join(self.log, name + '-zeo.log')

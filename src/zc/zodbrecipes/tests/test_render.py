@@ -41,6 +41,7 @@ PROGRAMS = {
     'runzeo': 'ZEO.runzeo',
     'zeopack': 'ZEO.scripts.zeopack',
     'repozo': 'ZODB.scripts.repozo',
+    'backuptool': 'zc.zodbrecipes.backuptool',
 }
 
 
