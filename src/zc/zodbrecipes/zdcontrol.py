@@ -37,7 +37,7 @@ class Control(zdctl.ZDCmd):
 
     def do_start(self, arg):
         self.get_status()
-        if self.zd_pid and self.server.serving():
+        if self.zd_pid and self.server.serving(self.zd_pid):
             self.server.say_serving(self.zd_pid, already=True)
             return 0
         logs = commands.Logs(self.config.get('logs', ()))
@@ -62,7 +62,7 @@ class Control(zdctl.ZDCmd):
                         pid or not self.zd_should_be_up
                         or 'backoff=0\n' not in self.zd_status):
                     return self.server.start_failed(logs, 'the server exited')
-                if pid and self.server.serving():
+                if pid and self.server.serving(pid):
                     self.server.say_serving(pid)
                     return 0
             elif manager_seen or time.monotonic() > appears:
