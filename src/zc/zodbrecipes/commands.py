@@ -17,7 +17,8 @@ import time
 
 from zc.zodbrecipes.talk import POLL
 from zc.zodbrecipes.talk import alive
-from zc.zodbrecipes.talk import probe
+from zc.zodbrecipes.talk import answer
+from zc.zodbrecipes.talk import holder
 from zc.zodbrecipes.talk import query
 from zc.zodbrecipes.talk import send
 from zc.zodbrecipes.talk import wait_for
@@ -111,8 +112,28 @@ class Server:
         self.stop_timeout = config.get('stop_timeout', 300)
         self.start_timeout = config.get('start_timeout', 300)
 
-    def serving(self):
-        return probe(self.address, tls=self.config.get('tls'))
+    def answer(self, pid):
+        """None when no ZEO server answers on the address, True when our
+        runzeo, process pid, does (see talk.answer), False when another
+        process does (any process, when pid is 0: none of ours runs)."""
+        answered = answer(self.address, pid or None,
+                          tls=self.config.get('tls'))
+        return False if answered and not pid else answered
+
+    def serving(self, pid):
+        """Does our runzeo, process pid, answer ZEO clients?"""
+        return self.answer(pid) is True
+
+    def taken(self):
+        """"ADDRESS is in use by another process (pid N)", or None when
+        no other process listens there (reads every process's /proc: for
+        messages only)."""
+        other = holder(self.address)
+        if other is None and self.answer(0) is None:
+            return None
+        return '%s is in use by another process%s' % (
+            self.config['address_str'],
+            ' (pid %s)' % other if other else '')
 
     def status(self):
         return query(self.socket)
@@ -132,19 +153,29 @@ class Server:
     # -- status ---------------------------------------------------------------
 
     def do_status(self):
+        """LSB: 0 when our runzeo answers on the address, else 3; where
+        another process answers there, it says so."""
         status = self.status()
         pid = int(status['application']) if status else 0
-        if not status:
-            print('%s: not running' % self.label)
-        elif not pid:
-            print('%s: not running (the daemon manager is up, the server'
-                  ' is not)' % self.label)
-        elif self.serving():
+        answered = self.answer(pid)
+        if answered:
             self.say_serving(pid)
             return 0
+        if not status:
+            state = 'not running'
+        elif not pid:
+            state = ('not running (the daemon manager is up, the server'
+                     ' is not)')
+        elif answered is None:
+            state = 'running (pid %s) but not answering on %s' % (
+                pid, self.config['address_str'])
         else:
-            print('%s: running (pid %s) but not answering on %s' % (
-                self.label, pid, self.config['address_str']))
+            state = 'running (pid %s) but not serving' % pid
+        # A ZEO server answering on our address is not ours: our clients
+        # would use its database.
+        other = self.taken() if answered is False else None
+        print('%s: %s%s' % (self.label, state, '; %s' % other if other
+                            else ''))
         return 3
 
     # -- stop -----------------------------------------------------------------
@@ -191,7 +222,7 @@ class Server:
                 return True
             if left <= self.RESEND:
                 return False
-            if pid and alive(pid) and self.serving():
+            if pid and alive(pid) and self.serving(pid):
                 print('%s: the server ignored SIGTERM; sending it again'
                       % self.label, file=sys.stderr)
                 send(self.socket, 'kill 15')
@@ -206,7 +237,7 @@ class Server:
             return None  # zdctl's start answers "already serving" too
         status = self.status()
         pid = int(status['application']) if status else 0
-        if pid and self.serving():
+        if pid and self.serving(pid):
             self.say_serving(pid, already=True)
             return 0
         if status:
@@ -240,7 +271,9 @@ class Server:
             return self.start_failed(logs, 'the server could not be spawned')
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self.serving():
+            # Another ZEO server on the address answers too, while ours
+            # fails to bind: only ours counts.
+            if self.serving(pid):
                 self.say_serving(pid)
                 return 0
             if os.waitpid(child, os.WNOHANG)[0]:
@@ -257,6 +290,7 @@ class Server:
             send(self.socket, 'stop')
             wait_for(lambda: not self.status(), self.stop_timeout + 30)
         text = wait_for(lambda: reason_or_none(logs.new_text()), 1)
+        what = self.taken() or what
         print('%s: start failed, %s: %s' % (
             self.label, what, text or 'no message in the log (%s)'
             % ', '.join(logs.offsets)), file=sys.stderr)

@@ -3,13 +3,15 @@
 zdctl's ``start`` returns once the process is spawned (or polls a test
 program in whole seconds), and ``stop`` polls in whole seconds too.  Ours:
 
-- ``start`` returns 0 when the server answers ZEO clients on its address,
-  or 1 with the reason from the log when the server failed to come up (and
-  then stops the daemon manager rather than leave it restarting a server
-  that cannot run);
+- ``start`` returns 0 when the server answers ZEO clients on its address
+  -- the runzeo it started, whose process holds the listening socket, not
+  another server on the same address -- or 1 with the reason from the log
+  when the server failed to come up (and then stops the daemon manager
+  rather than leave it restarting a server that cannot run);
 - ``stop`` returns when the server process is gone: its port is closed and
   a FileStorage has written its index;
-- ``status`` follows the LSB: 0 when serving, 3 when not.
+- ``status`` follows the LSB: 0 when our runzeo serves, 3 when not (also
+  when another server answers on the address: it names that process).
 
 Everything else (``fg``, ``logtail``, ``logreopen``, ``kill``, ``show``,
 ``reopen_transcript``...) is zdctl's, in zdcontrol.

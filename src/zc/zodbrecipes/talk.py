@@ -1,6 +1,8 @@
 """How the control program talks to zdaemon and to the ZEO server, and waits.
 
-- ``probe``: does a ZEO server answer clients on its address?
+- ``probe`` and ``answer``: does a ZEO server answer clients on its
+  address, and is it the runzeo zdaemon reports (``holder``: whose is it
+  then)?
 - ``send`` and ``query``: a command to zdaemon's socket, and its status;
 - ``wait_for``, ``alive`` and ``wait_gone``: waiting for a condition or
   for a process to exit.
@@ -23,13 +25,30 @@ MANAGER_APPEARS = 10   # seconds a freshly spawned manager may take
 
 
 def probe(address, timeout=1.0, tls=False):
-    """Does a ZEO server answer at address (str path or (host, port))?
+    """Does a ZEO server answer at address (str path or (host, port))?"""
+    return answer(address, timeout=timeout, tls=tls) is not None
+
+
+def answer(address, pid=None, timeout=1.0, tls=False):
+    """Does a ZEO server answer at address, and is it process pid's?
+
+    None when no ZEO server answers; else True when the socket that
+    answered is held by process pid (or by a process it spawned), False
+    when it is another process's.  Without pid, or where /proc cannot tell
+    (not Linux, another user's process), any answer is True.
 
     A ZEO server announces its protocol (b'Z5', b'M5'...) as the first
     message on every connection, once its storages are open and it is
     serving; a listening socket alone is not enough.  A server with TLS
     accepts only clients with a certificate: there, the server's side of
     the TLS handshake is the answer.
+
+    Whose it is: another ZEO server on the same address (another
+    buildout's, runzeo started by hand) greets us just the same, while
+    the runzeo we started fails to bind.  For a unix socket the kernel
+    names the process that listens (SO_PEERCRED); for TCP, /proc/net/tcp
+    and tcp6 give the inode of the socket listening where we connected,
+    and /proc/PID/fd says whether pid holds it.
     """
     if isinstance(address, str):
         family = _socket.AF_UNIX
@@ -39,20 +58,33 @@ def probe(address, timeout=1.0, tls=False):
     s.settimeout(timeout)
     try:
         s.connect(address)
-        if tls:
-            return _tls_answers(s, timeout)
-        data = b''
-        while len(data) < 5:
-            chunk = s.recv(64)
-            if not chunk:
-                return False
-            data += chunk
-        size = struct.unpack('>I', data[:4])[0]
-        return 0 < size < 64 and data[4:5] in (b'Z', b'M')
+        # Taken before TLS, which detaches s.
+        listener = (_peer_pid(s) if family == _socket.AF_UNIX
+                    else s.getpeername())
+        if not (_tls_answers(s, timeout) if tls else _greets(s)):
+            return None
     except OSError:
-        return False
+        return None
     finally:
         s.close()
+    if pid is None:
+        return True
+    if family == _socket.AF_UNIX:
+        held = None if listener is None else listener in _family(pid)
+    else:
+        held = _holds(_family(pid), _tcp_listeners(*listener[:2]))
+    return held is not False
+
+
+def _greets(s):
+    data = b''
+    while len(data) < 5:
+        chunk = s.recv(64)
+        if not chunk:
+            return False
+        data += chunk
+    size = struct.unpack('>I', data[:4])[0]
+    return 0 < size < 64 and data[4:5] in (b'Z', b'M')
 
 
 def _tls_answers(sock, timeout):
@@ -71,6 +103,184 @@ def _tls_answers(sock, timeout):
         # up and doing TLS.
         return 'CERTIFICATE' in str(e).upper()
     return tls.getpeercert(binary_form=True) is not None
+
+
+
+# -- whose socket ------------------------------------------------------------
+#
+# Only the control script's start and status ask, once a server answered;
+# what they read is small: the few lines of /proc/net/tcp in the LISTEN
+# state and the descriptors of one runzeo.
+
+def _peer_pid(s):
+    """The pid that listens on the other end of unix socket s, or None."""
+    try:
+        cred = s.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    except (AttributeError, OSError):
+        return None
+    return struct.unpack('3i', cred)[0] or None
+
+
+def _family(pid):
+    """pid and the processes it spawned, and theirs (a program that is a
+    wrapper around runzeo)."""
+    pids = [pid]
+    for p in pids:
+        try:
+            tasks = os.listdir('/proc/%d/task' % p)
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open('/proc/%d/task/%s/children' % (p, task)) as f:
+                    pids.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
+_V4_MAPPED = b'\0' * 10 + b'\xff\xff'
+_V4_ANY = _V4_MAPPED + b'\0' * 4
+_V6_ANY = b'\0' * 16
+
+
+def _ip16(host):
+    """An IP address as 16 bytes (IPv4 as ::ffff:a.b.c.d)."""
+    if ':' in host:
+        return _socket.inet_pton(_socket.AF_INET6, host.split('%')[0])
+    return _V4_MAPPED + _socket.inet_pton(_socket.AF_INET, host)
+
+
+def _proc_ip(text):
+    """An address of /proc/net/tcp(6) -- 32-bit words in host order, as
+    hex -- as 16 bytes."""
+    raw = b''.join(struct.pack('=I', int(text[i:i + 8], 16))
+                   for i in range(0, len(text), 8))
+    return raw if len(raw) == 16 else _V4_MAPPED + raw
+
+
+def _read_proc(name):
+    """A /proc file's bytes, read in large pieces (read through a buffer,
+    /proc/net/tcp takes five times as long); None if there is none."""
+    try:
+        fd = os.open(name, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def _tcp_listeners(host, port):
+    """The inodes of the TCP sockets listening where a connection to host
+    and port goes: one bound to that address, else one bound to all
+    addresses of its family, else (IPv4) a dual-stack [::] one.  None
+    where /proc does not tell."""
+    want = _ip16(host)
+    ranks = {want: 0, _V4_ANY if want.startswith(_V4_MAPPED) else _V6_ANY: 1}
+    if want.startswith(_V4_MAPPED):
+        ranks.setdefault(_V6_ANY, 2)
+    found = {}
+    readable = False
+    # The kernel walks all its TCP sockets for each file (a millisecond):
+    # an IPv4 listener found in tcp makes tcp6 needless (a [::] listener
+    # could not bind beside it).
+    names = ('/proc/net/tcp', '/proc/net/tcp6') if want.startswith(
+        _V4_MAPPED) else ('/proc/net/tcp6',)
+    for name in names:
+        if found:
+            break
+        text = _read_proc(name)
+        if text is None:
+            continue
+        readable = True
+        for line in text.splitlines()[1:]:
+            if b' 0A ' not in line:  # a quick look for LISTEN
+                continue
+            fields = line.split()
+            if fields[3] != b'0A':
+                continue
+            ip, hex_port = fields[1].split(b':')
+            if int(hex_port, 16) != port:
+                continue
+            rank = ranks.get(_proc_ip(ip))
+            if rank is not None:
+                found.setdefault(rank, set()).add(int(fields[9]))
+    if not readable:
+        return None
+    return found[min(found)] if found else set()
+
+
+def _holds(pids, inodes):
+    """Does one of pids hold every socket of inodes?  None where /proc
+    does not tell."""
+    if inodes is None:
+        return None
+    if not inodes:
+        return False  # what answered listens where /proc does not show
+    wanted = {'socket:[%d]' % i for i in inodes}
+    unknown = False
+    for p in pids:
+        fds = '/proc/%d/fd' % p
+        try:
+            names = os.listdir(fds)
+        except PermissionError:
+            unknown = True
+            continue
+        except OSError:
+            continue  # gone
+        for name in names:
+            try:
+                wanted.discard(os.readlink(fds + '/' + name))
+            except OSError:
+                pass
+            if not wanted:
+                return True
+    return None if unknown else False
+
+
+def holder(address):
+    """The pid of the process listening on address, for a message (it
+    reads every process's descriptors); None when it cannot be found."""
+    if isinstance(address, str):
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            s.connect(address)
+            return _peer_pid(s)
+        except OSError:
+            return None
+        finally:
+            s.close()
+    try:
+        host = _socket.getaddrinfo(address[0], address[1], 0,
+                                   _socket.SOCK_STREAM)[0][4][0]
+    except OSError:
+        return None
+    inodes = _tcp_listeners(host, address[1])
+    if not inodes:
+        return None
+    wanted = {'socket:[%d]' % i for i in inodes}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        fds = '/proc/%s/fd' % name
+        try:
+            names = os.listdir(fds)
+        except OSError:
+            continue
+        for fd in names:
+            try:
+                if os.readlink(fds + '/' + fd) in wanted:
+                    return int(name)
+            except OSError:
+                pass
+    return None
 
 
 def wait_for(condition, timeout, interval=POLL):

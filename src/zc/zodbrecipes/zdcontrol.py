@@ -6,6 +6,7 @@ Importing zdaemon costs a tenth of a second or more; ctl imports this
 module only for the commands it does not handle itself.
 """
 import os
+import signal
 import sys
 import time
 
@@ -37,7 +38,7 @@ class Control(zdctl.ZDCmd):
 
     def do_start(self, arg):
         self.get_status()
-        if self.zd_pid and self.server.serving():
+        if self.zd_pid and self.server.serving(self.zd_pid):
             self.server.say_serving(self.zd_pid, already=True)
             return 0
         logs = commands.Logs(self.config.get('logs', ()))
@@ -62,7 +63,7 @@ class Control(zdctl.ZDCmd):
                         pid or not self.zd_should_be_up
                         or 'backoff=0\n' not in self.zd_status):
                     return self.server.start_failed(logs, 'the server exited')
-                if pid and self.server.serving():
+                if pid and self.server.serving(pid):
                     self.server.say_serving(pid)
                     return 0
             elif manager_seen or time.monotonic() > appears:
@@ -95,15 +96,60 @@ class Control(zdctl.ZDCmd):
                 print(self.zd_status)
         return result
 
+    # LSB's exit status for "program is not running", for the commands
+    # that need it running (status has its own, 3).
+    NOT_RUNNING = 7
+
+    def not_running(self, what):
+        print('%s: not running; %s' % (self.label, what), file=sys.stderr)
+        return self.NOT_RUNNING
+
     def do_logreopen(self, arg):
         self.get_status()
         if not self.zd_up:
-            print('%s: not running' % self.label)
-            return 0
+            return self.not_running('no log reopened')
         self.send_action('reopen_transcript')
         if self.zd_pid:
             os.kill(self.zd_pid, 12)  # SIGUSR2: runzeo reopens its logs
         return 0
+
+    def do_reopen_transcript(self, arg):
+        self.get_status()
+        if not self.zd_up:
+            return self.not_running('no transcript reopened')
+        self.send_action('reopen_transcript')
+        return 0
+
+    def do_kill(self, arg):
+        try:
+            name = zdctl.name2signal(arg or 'SIGTERM')
+        except ValueError:
+            print('%s: invalid signal %r' % (self.label, arg), file=sys.stderr)
+            return 2
+        self.get_status()
+        if not self.zd_pid:
+            return self.not_running('no signal sent')
+        try:
+            os.kill(self.zd_pid, getattr(signal, name))
+        except OSError as e:
+            print('%s: %s not sent to pid %s: %s' % (
+                self.label, name, self.zd_pid, e), file=sys.stderr)
+            return 1
+        print('%s: %s sent to pid %s' % (self.label, name, self.zd_pid))
+        return 0
+
+    def do_logtail(self, arg):
+        """Follow the transcript (zdctl's default is runner's logfile,
+        which the recipe does not set), or the file given."""
+        path = arg or (self.config.get('logs') or [None])[0] or (
+            self.options.transcript)
+        try:
+            follow(path)
+        except KeyboardInterrupt:
+            return 0
+        except OSError as e:
+            print('%s: %s' % (self.label, e), file=sys.stderr)
+            return 1
 
     def do_show(self, arg):
         if arg == 'address':
@@ -116,6 +162,42 @@ class Control(zdctl.ZDCmd):
             self.label, line.split()[0], commands.command_list()),
             file=sys.stderr)
         return 2
+
+
+def follow(path, lines=10, interval=0.2):
+    """Print the last lines of path, then what is written to it, also
+    after it was rotated (a new file by its name) or truncated; until
+    interrupted."""
+    f = open(path, 'rb')
+    try:
+        size = os.fstat(f.fileno()).st_size
+        f.seek(max(0, size - 64 * 1024))
+        tail = f.read().splitlines(True)[-lines:]
+        out = sys.stdout.buffer
+        out.write(b''.join(tail))
+        out.flush()
+        while True:
+            chunk = f.read()
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            try:
+                renamed = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                renamed = False  # rotated, not yet created again
+            if renamed:
+                out.write(f.read())  # written just before the rename
+                out.flush()
+                f.close()
+                f = open(path, 'rb')
+                continue
+            if os.fstat(f.fileno()).st_size < f.tell():
+                f.seek(0)  # truncated
+                continue
+            time.sleep(interval)
+    finally:
+        f.close()
 
 
 def main(config, args):
