@@ -88,5 +88,12 @@ def _directives(rotate, freq, compress, max_size, user, group):
         yield 'create 0640 ' + owner
 
 
+# The control script's exit status when no server runs (LSB): a stopped
+# server has no log open, so there is nothing to reopen and nothing wrong.
+NOT_RUNNING = 7
+
+
 def _reopen(argv):
-    return quoting.sh_command(quoting.command(argv, 'reopen command'))
+    return '%s || [ $? -eq %d ]' % (
+        quoting.sh_command(quoting.command(argv, 'reopen command')),
+        NOT_RUNNING)
