@@ -242,7 +242,8 @@ class ByteSizeTests(unittest.TestCase):
 
 
 def test_suite():
-    suite = harness.suite('client.txt', 'client-tls.txt', setUp=setUp,
+    suite = harness.suite('client.txt', 'client-tls.txt',
+                          'client-relstorage.txt', setUp=setUp,
                           tearDown=tearDown)
     for case in (ValidateTests, ByteSizeTests):
         suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
