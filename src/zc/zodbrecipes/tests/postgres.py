@@ -104,7 +104,10 @@ class Cluster:
         os.chown(self.directory, self.uid, self.gid)
         os.chown(self.data, self.uid, self.gid)
         self._as_owner([os.path.join(self.bin, 'initdb'), '-D', self.data,
-                        '-A', 'trust', '-U', 'postgres', '-E', 'UTF8',
+                        # The superuser comes in through the socket
+                        # unasked; TCP clients give their password.
+                        '--auth-local=trust', '--auth-host=scram-sha-256',
+                        '-U', 'postgres', '-E', 'UTF8',
                         '--no-sync'])
         self.port = harness.free_port()
         with open(os.path.join(self.data, 'postgresql.conf'), 'a') as f:
@@ -125,19 +128,20 @@ class Cluster:
                         '-m', 'immediate', '-w', '-t', str(TIMEOUT),
                         'stop'])
 
-    def dsn(self, dbname='postgres', user='postgres'):
-        return "host=127.0.0.1 port=%d dbname=%s user=%s" % (
-            self.port, dbname, user)
+    def create_user(self, name, password):
+        """A role that logs in with password (over TCP: scram-sha-256)."""
+        self.psql("CREATE ROLE \"%s\" LOGIN PASSWORD '%s'" % (
+            name, password.replace("'", "''")))
 
     def psql(self, sql, dbname='postgres'):
         """Run SQL with psql as the superuser; return its output."""
         return self._as_owner([
             os.path.join(self.bin, 'psql'), '-X', '-q', '-A', '-t', '-v',
-            'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', str(self.port), '-U',
+            'ON_ERROR_STOP=1', '-h', self.data, '-p', str(self.port), '-U',
             'postgres', '-d', dbname, '-c', sql])
 
-    def createdb(self, name):
-        self.psql('CREATE DATABASE "%s"' % name)
+    def createdb(self, name, owner='postgres'):
+        self.psql('CREATE DATABASE "%s" OWNER "%s"' % (name, owner))
         return name
 
 

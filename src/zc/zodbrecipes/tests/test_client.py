@@ -14,6 +14,7 @@ import unittest
 import zc.buildout
 
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import postgres
 
 PROFILE = os.path.join(harness.package, 'profiles', 'zeo-instance.cfg')
 TIMEOUT = 60  # seconds any one subprocess of a test may take
@@ -179,6 +180,20 @@ def setUp(test):
     )
 
 
+def postgres_setUp(test):
+    """setUp, and a PostgreSQL server of the test's own: ``pg``."""
+    if postgres.bindir() is None:
+        postgres.missing()  # before anything is set up: skip (or fail)
+    setUp(test)
+    directory = test.globs['tmpdir']('postgres')
+    cluster = postgres.Cluster(directory)
+    # First of the tear-downs, before the directories are removed; also
+    # when start fails half-way.
+    test.globs['__tear_downs'].insert(0, cluster.stop)
+    cluster.start()
+    test.globs['pg'] = cluster
+
+
 def tearDown(test):
     try:
         for stop in reversed(test.globs['_zeo_stops']):
@@ -245,6 +260,8 @@ def test_suite():
     suite = harness.suite('client.txt', 'client-tls.txt',
                           'client-relstorage.txt', setUp=setUp,
                           tearDown=tearDown)
+    suite.addTest(harness.suite('client-postgresql.txt',
+                                setUp=postgres_setUp, tearDown=tearDown))
     for case in (ValidateTests, ByteSizeTests):
         suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
     return suite
