@@ -136,10 +136,11 @@ class RelStorage:
         self.type_line = type_line
         self.eggs, self.secret, self.directories = eggs, secret, directories
 
-    def lines(self, indent='  '):
+    def lines(self, indent='  ', name=None):
         """(text, Line or None) for each line of the <relstorage> section."""
         head = self.type_line  # errors of a whole section name the type
-        result = [('%s<relstorage>' % indent, head)]
+        result = [('%s<relstorage%s>' % (indent, ' ' + name if name else ''),
+                   head)]
         result.extend(('%s  %s %s' % (indent, key, zconf.quote(value)), src)
                       for key, value, src in self.storage)
         result.append(('%s  <%s>' % (indent, self.type), head))
@@ -149,8 +150,8 @@ class RelStorage:
         result.append(('%s</relstorage>' % indent, head))
         return result
 
-    def text(self, indent='  '):
-        return ''.join(t + '\n' for t, _ in self.lines(indent))
+    def text(self, indent='  ', name=None):
+        return ''.join(t + '\n' for t, _ in self.lines(indent, name))
 
 
 def needed_eggs(value):
