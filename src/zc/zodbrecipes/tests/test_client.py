@@ -17,6 +17,8 @@ from zc.zodbrecipes.tests import harness
 from zc.zodbrecipes.tests import postgres
 
 PROFILE = os.path.join(harness.package, 'profiles', 'zeo-instance.cfg')
+RELSTORAGE_PROFILE = os.path.join(harness.package, 'profiles',
+                                  'relstorage.cfg')
 TIMEOUT = 60  # seconds any one subprocess of a test may take
 
 
@@ -177,6 +179,7 @@ def setUp(test):
         encrypt_key=encrypt_key,
         read_text=read_text,
         PROFILE=PROFILE,
+        RELSTORAGE_PROFILE=RELSTORAGE_PROFILE,
     )
 
 
