@@ -8,46 +8,28 @@ that needs PostgreSQL calls ``start`` in its set-up and ``Cluster.stop``
 in its tear-down (or registers it at once, so that a failure stops it
 too).  Without PostgreSQL, ``start`` raises unittest.SkipTest naming the
 tool, or, when CI=true, fails: there a missing PostgreSQL is a broken CI
-set-up (.ci/run installs Debian's postgresql package).
+set-up (bin/test installs Debian's postgresql package: the ``postgresql``
+row of tools.TOOLS).
 """
-import glob
 import os
 import pwd
-import shutil
 import subprocess
-import unittest
 
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import tools
 
 USER = 'zc-zodbrecipes-pg'
 TIMEOUT = 60  # seconds initdb, start or stop may take
 
 
 def bindir():
-    """The directory of initdb and pg_ctl, newest version first, or None."""
-    for directory in sorted(glob.glob('/usr/lib/postgresql/*/bin'),
-                            key=_version, reverse=True):
-        if all(os.access(os.path.join(directory, tool), os.X_OK)
-               for tool in ('initdb', 'pg_ctl', 'postgres')):
-            return directory
-    initdb = shutil.which('initdb')
-    return os.path.dirname(initdb) if initdb else None
-
-
-def _version(path):
-    try:
-        return int(path.split('/')[-2])
-    except ValueError:
-        return 0
+    """The directory of initdb and pg_ctl, or None (see tools.py)."""
+    return tools.find('postgresql')
 
 
 def missing():
-    """Raise the right exception for a machine without PostgreSQL."""
-    message = ('PostgreSQL is not installed (no initdb/pg_ctl in'
-               ' /usr/lib/postgresql/*/bin)')
-    if os.environ.get('CI', '').lower() == 'true':
-        raise AssertionError(message + ': required on CI')
-    raise unittest.SkipTest(message)
+    """Skip naming PostgreSQL (fail when CI=true): tools.require."""
+    tools.require('postgresql')
 
 
 def _owner():
