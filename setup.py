@@ -18,6 +18,10 @@ tests_require = [
     'zc.zlibstorage',
     'supervisor',
     'docutils',
+    # RelStorage: the client recipe's rel-storage option, tested against
+    # a PostgreSQL server the tests start (psycopg2-binary is a wheel).
+    'relstorage',
+    'psycopg2-binary',
 ]
 
 setup(

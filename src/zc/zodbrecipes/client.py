@@ -21,6 +21,7 @@ import zc.buildout
 from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files
 from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import relconf
 from zc.zodbrecipes import zconf
 
 _AUTH = ('ZEO 5 and later have no password authentication and ignore it;'
@@ -85,8 +86,18 @@ class Recipe:
             self.base, 'var', self.name), base=self.base)
 
         self.eggs = opt.get('tool-eggs', parse.requirements, [])
-        self.working_set = self.tool_working_set()
+        self.mode = 0o644
+        self.directories = []
+        if opt.has('rel-storage'):
+            self.relstorage()
+        else:
+            self.working_set = self.tool_working_set()
+            self.zeo_client()
 
+        options['zodb-conf'] = self.conf_path
+        options['control-script'] = self.script
+
+    def zeo_client(self):
         server = self.server()
         storage = self.storage_name(server)
         self.cache_path = self.persistent_cache(storage)
@@ -97,12 +108,40 @@ class Recipe:
                         + self.blob_keys(server)
                         + self.connection_keys())
         self.text, sources = render(
-            name, self.database_keys(), storage_keys, self.ssl_keys(server))
-        validate(opt, self.text, sources, self.conf_path,
+            self.part, self.database_keys(), storage_keys, self.ssl_keys(server))
+        validate(self.opt, self.text, sources, self.conf_path,
                  self.working_set.entries)
+        if self.cache_path:
+            self.directories.append((os.path.dirname(self.cache_path), None))
 
-        options['zodb-conf'] = self.conf_path
-        options['control-script'] = self.script
+    # -- rel-storage: a RelStorage instead of a ZEO client -------------------
+
+    def relstorage(self):
+        opt = self.opt
+        for option in ZEO_ONLY:
+            if opt.has(option):
+                raise opt.error(option, (
+                    'a ZEO client option: this part uses rel-storage%s') % (
+                    ' (give it as a rel-storage line: %s VALUE)' % option
+                    if option in RELSTORAGE_TOO else ''))
+        needed = opt.get('rel-storage', relconf.needed_eggs)
+        self.eggs += [egg for egg in needed if egg not in self.eggs]
+        self.working_set = self.tool_working_set()
+        rel = opt.get('rel-storage', relconf.read, base=self.base,
+                      var=self.var, sys_path=self.working_set.entries)
+        self.text, sources = render_relstorage(
+            self.part, self.database_keys(), rel)
+        validate(opt, self.text, sources, self.conf_path,
+                 self.working_set.entries, lenient_schema())
+        # Caches and data of this client only.
+        self.directories = [(d, 0o700) for d in rel.directories]
+        # Whoever can read a password can use the database: such a file
+        # is its owner's only (the password may come from a libpq passfile
+        # or PGPASSWORD instead, see client-relstorage.txt).
+        self.mode = 0o600 if rel.secret else 0o644
+        # For the application's eggs: ${part:relstorage-eggs} (eggs is
+        # left alone, as for a ZEO client).
+        self.options['relstorage-eggs'] = '\n'.join(needed)
 
     # -- where things go ---------------------------------------------------
 
@@ -376,9 +415,9 @@ class Recipe:
 
     def install(self):
         files.makedirs(os.path.dirname(self.conf_path))
-        if self.cache_path:
-            files.makedirs(os.path.dirname(self.cache_path))
-        files.write(self.conf_path, self.text)
+        for directory, mode in self.directories:
+            files.makedirs(directory, mode)
+        files.write(self.conf_path, self.text, self.mode)
         bin_dir = os.path.dirname(self.script)
         files.makedirs(bin_dir)
         return [self.conf_path, eggs.script(
@@ -396,6 +435,48 @@ SSL_KEYS = {
     'ssl-check-hostname': parse.boolean,
     'ssl-server-hostname': parse.line,
 }
+
+
+# ZEO client options, and whether RelStorage has a key of that name.
+ZEO_ONLY = ['server', 'zeo-address', 'storage', 'cache-size',
+            'zeo-client-cache-size', 'cache-path', 'client', 'blob-dir',
+            'shared-blob-dir', 'blob-cache-size', 'blob-cache-size-check',
+            'read-only', 'read-only-fallback', 'server-sync', 'wait-timeout',
+            'client-label'] + list(SSL_KEYS)
+RELSTORAGE_TOO = ('blob-dir', 'shared-blob-dir', 'blob-cache-size',
+                  'blob-cache-size-check', 'read-only')
+
+_lenient = None
+
+
+def lenient_schema():
+    """ZODB's schema with directories that need not exist yet (SQLite's
+    data-dir is created by install, after validation)."""
+    global _lenient
+    if _lenient is None:
+        _lenient = zconf.schema(os.path.join(
+            os.path.dirname(ZODB.config.__file__), 'config.xml'))
+    return _lenient
+
+
+def render_relstorage(part, database, rel):
+    """zodb.conf for a RelStorage, and for each line where it comes from
+    (an option name, or ('rel-storage', relconf.Line))."""
+    lines = [
+        ('# Generated by zc.zodbrecipes:client for the part [%s];' % part,
+         None),
+        ('# buildout overwrites changes made here.', None),
+        ('%import relstorage', None),
+        ('', None),
+        ('<zodb>', None),
+    ]
+    lines.extend(('  %s %s' % (key, zconf.quote(value)), option)
+                 for key, value, option in database)
+    lines.extend((text, ('rel-storage', src) if src else 'rel-storage')
+                 for text, src in rel.lines('  '))
+    lines.append(('</zodb>', None))
+    return ('\n'.join(text for text, _ in lines) + '\n',
+            [source for _, source in lines])
 
 
 def render(part, database, storage, ssl):
@@ -429,19 +510,23 @@ def render(part, database, storage, ssl):
             [option for _, option in lines])
 
 
-def validate(opt, text, sources, path, sys_path=()):
+def validate(opt, text, sources, path, sys_path=(), schema=None):
     """Load text with ZODB's schema as an application will.
 
     ``sources`` names, for each line of text, the option it comes from
-    (or None): errors name that option.
+    (or None): errors name that option.  A source (option, Line) names a
+    line of a multi-line option (rel-storage) instead of zodb.conf's.
     """
     try:
-        config = zconf.load(db_schema(), text, path, sys_path)
+        config = zconf.load(schema or db_schema(), text, path, sys_path)
     except zconf.ConfigError as e:
         option = 'zodb.conf'
+        where = 'line %s: ' % e.lineno if e.lineno else ''
         if e.lineno and sources[e.lineno - 1]:
             option = sources[e.lineno - 1]
-        where = 'line %s: ' % e.lineno if e.lineno else ''
+        if isinstance(option, tuple):
+            option, line = option
+            where = 'line %s %r: ' % (line.number, line.text)
         raise opt.error(option, where + e.message)
     if not config.database or config.database[0].config.storage is None:
         raise opt.error('zodb.conf', 'the generated text has no storage')

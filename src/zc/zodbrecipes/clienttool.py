@@ -15,8 +15,9 @@ run SCRIPT [ARGS...]
     leaves uncommitted is aborted.
 
 The tool never opens the client's persistent cache file (a ZEO cache file
-has one user at a time, and that is the application): it uses a cache in
-memory.  Blob settings are used as configured.
+has one user at a time, and that is the application) nor a RelStorage
+client's persistent local cache: it uses a cache in memory.  Blob settings
+are used as configured.
 """
 import argparse
 import code
@@ -106,8 +107,16 @@ def load(config_path):
     """The database factory of the first <zodb> section, cache in memory."""
     config, _ = ZConfig.loadConfig(ZODB.config.getDbSchema(), config_path)
     factory = config.database[0]
-    factory.config.storage.config.cache_path = None
+    section = factory.config.storage.config
+    if _is_relstorage(section):
+        section.cache_local_dir = None
+    else:
+        section.cache_path = None
     return factory
+
+
+def _is_relstorage(section):
+    return section.getSectionType() == 'relstorage'
 
 
 def open_database(config_path):
@@ -123,13 +132,17 @@ def check(config_path, timeout=None):
         print('CRITICAL: cannot read %s: %s' % (config_path, _describe(e)))
         return CRITICAL
     section = opener.config
-    if timeout is None:
-        timeout = min(section.wait_timeout, CHECK_TIMEOUT)
-    section.wait_timeout = timeout
-    where = 'storage %r at %s' % (section.storage, ', '.join(
-        _address(s.address) for s in section.server))
+    if _is_relstorage(section):
+        where = _relstorage_where(section)
+        timeout = timeout or CHECK_TIMEOUT
+    else:
+        if timeout is None:
+            timeout = min(section.wait_timeout, CHECK_TIMEOUT)
+        section.wait_timeout = timeout
+        where = 'storage %r at %s' % (section.storage, ', '.join(
+            _address(s.address) for s in section.server))
     try:
-        storage = opener.open()
+        storage = _open_within(opener, timeout)
     except Exception as e:
         print('CRITICAL: no connection to %s within %s s (%s)' % (
             where, timeout, _describe(e)))
@@ -146,6 +159,47 @@ def check(config_path, timeout=None):
     print('OK: connected to %s' % where)
     print('\n'.join(report))
     return OK
+
+
+def _open_within(opener, timeout):
+    """opener.open(), or TimeoutError after timeout seconds.
+
+    ZEO bounds its own wait (wait_timeout); a database driver may wait
+    for an unresponsive host as long as the operating system lets it, so
+    the open runs in a daemon thread that the exit of the tool ends.
+    """
+    import threading
+    result = {}
+
+    def open_():
+        try:
+            result['storage'] = opener.open()
+        except Exception as e:
+            result['error'] = e
+    thread = threading.Thread(target=open_, daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    if 'error' in result:
+        raise result['error']
+    if 'storage' not in result:
+        raise TimeoutError('no answer within %s s' % timeout)
+    return result['storage']
+
+
+def _relstorage_where(section):
+    """The database of a <relstorage> section, without a password."""
+    from zc.zodbrecipes.relconf import public_dsn
+    adapter = section.adapter.config
+    kind = adapter.getSectionType()
+    if kind == 'sqlite3':
+        detail = adapter.data_dir
+    elif kind == 'postgresql':
+        detail = public_dsn(adapter.dsn or '')
+    else:
+        detail = ' '.join('%s=%s' % (k, getattr(adapter, k)) for k in (
+            'host', 'port', 'db', 'unix_socket') if getattr(
+                adapter, k, None))
+    return 'RelStorage (%s %s)' % (kind, detail)
 
 
 def _address(address):

@@ -24,6 +24,7 @@ import zc.buildout
 from zc.zodbrecipes import eggs
 from zc.zodbrecipes import files
 from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import relconf
 from zc.zodbrecipes import stamps
 from zc.zodbrecipes import talk
 from zc.zodbrecipes.server import config
@@ -51,9 +52,12 @@ class Build:
         settings = table.read(opt, layout)
         # One working set serves every generated program: runzeo, zeopack,
         # repozo and the control script (resolving is most of a run).
+        rel_eggs = (opt.get('rel-storage', relconf.needed_eggs)
+                    if settings['rel-storage'] else [])
         working_set = eggs.working_set(
             buildout, opt, 'eggs',
-            ['ZEO', 'zc.zodbrecipes', 'zdaemon'] + settings['eggs'])
+            ['ZEO', 'zc.zodbrecipes', 'zdaemon'] + settings['eggs']
+            + [e for e in rel_eggs if e not in settings['eggs']])
         server = config.read(opt, settings, layout, working_set)
         part_ = outputs.Part(buildout, opt, settings, layout, server,
                              working_set)

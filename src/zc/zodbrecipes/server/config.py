@@ -9,8 +9,10 @@ settings) is taken from the loaded configuration, never guessed from the
 options.
 """
 import os
+import re
 
 from zc.zodbrecipes import options as parse
+from zc.zodbrecipes import relconf
 from zc.zodbrecipes import zconf
 
 
@@ -53,11 +55,15 @@ def read(opt, settings, layout, working_set):
     user = settings['effective-user']
     group = user_group(opt, user)
     option = 'zeo.conf'
+    rel = None
     if 'zeo.conf' in settings.given:
         zeo_text = raw_zeo_conf(opt, settings['zeo.conf'])
     elif 'zeo-conf' in settings.given:
         option = 'zeo-conf'
         zeo_text = included_zeo_conf(opt, settings)
+    elif settings['rel-storage']:
+        rel = relstorage(opt, settings, layout, working_set)
+        zeo_text = structured_zeo_conf(opt, settings, layout, keys, rel)
     else:
         zeo_text = structured_zeo_conf(opt, settings, layout, keys)
     if settings['zeo-conf-additional'].strip():
@@ -65,11 +71,19 @@ def read(opt, settings, layout, working_set):
             zeo_text + settings['zeo-conf-additional'].strip('\n') + '\n')
         if 'zeo-conf-additional' in settings.given:
             option = 'zeo-conf-additional'
+    secret = rel.secret if rel else bool(_SECRET.search(zeo_text))
+    if secret and user:
+        raise opt.error(
+            'rel-storage' if rel else option, 'holds a password, and the'
+            ' server runs as %s: zeo.conf would have to be readable by that'
+            ' user; keep the password in a passfile of its own instead' % user)
     config = _validate(opt, settings, option, zeo_text, layout.zeo_conf,
                        zconf.zeo_schema(),
                        working_set.entries + settings['extra-paths'])
     server = Server(zeo_conf=zeo_text, user=user, group=group,
-                    private_keys=keys, **inspect(opt, settings, config))
+                    private_keys=keys, secret=secret,
+                    private_dirs=rel.directories if rel else [],
+                    **inspect(opt, settings, config))
     if server.tls and 'zeo.conf' in settings.given:
         for key in _tls_key_files(zeo_text, layout.directory):
             check_key(opt, keys, 'zeo.conf', key)
@@ -134,7 +148,27 @@ ZEO_KEYS = ('read-only', 'invalidation-queue-size', 'invalidation-age',
 STORAGE_KEYS = ('pack-gc', 'pack-keep-old')
 
 
-def structured_zeo_conf(opt, settings, layout, keys):
+# A password in a zeo.conf the user writes (libpq's or MySQL's key).
+_SECRET = re.compile(r'(?im)^\s*(dsn\s.*\bpassword\s*=|passw(or)?d\s)')
+# Structured options that are file storage keys.
+FILE_STORAGE_ONLY = ('file-storage', 'blob-storage') + STORAGE_KEYS
+
+
+def relstorage(opt, settings, layout, working_set):
+    """The rel-storage option read (relconf), for a server's storage."""
+    for option in FILE_STORAGE_ONLY:
+        if option in settings.given:
+            raise opt.error(option, 'a file storage option: this server'
+                            ' serves the RelStorage of rel-storage%s' % (
+                                ' (give it as a rel-storage line)'
+                                if option == 'pack-gc' else ''))
+    # The server's own caches, beside where its file storage would be.
+    return opt.get('rel-storage', relconf.read, base=layout.directory,
+                   var=os.path.join(layout.var, layout.name + '-relstorage'),
+                   sys_path=working_set.entries)
+
+
+def structured_zeo_conf(opt, settings, layout, keys, rel=None):
     s = settings
     zeo = [('address', str(s['zeo-address']))]
     zeo += [(key, _zconfig_value(s[key])) for key in ZEO_KEYS
@@ -148,13 +182,17 @@ def structured_zeo_conf(opt, settings, layout, keys):
             'ssl', ssl).splitlines(keepends=True))
         zeo_text = zeo_text.replace('</zeo>', nested + '</zeo>')
 
-    storage = [('path', s['file-storage'])]
-    if s['blob-storage']:
-        storage.append(('blob-dir', s['blob-storage']))
-    storage += [(key, _zconfig_value(s[key])) for key in STORAGE_KEYS
-                if s[key] is not None]
-    storage_text = zconf.render_section('filestorage', storage,
-                                        s['storage-number'])
+    if rel:
+        zeo_text = '%import relstorage\n' + zeo_text
+        storage_text = rel.text('', s['storage-number'])
+    else:
+        storage = [('path', s['file-storage'])]
+        if s['blob-storage']:
+            storage.append(('blob-dir', s['blob-storage']))
+        storage += [(key, _zconfig_value(s[key])) for key in STORAGE_KEYS
+                    if s[key] is not None]
+        storage_text = zconf.render_section('filestorage', storage,
+                                            s['storage-number'])
     if s['storage-wrapper']:
         storage_text = zconf.ensure_newline(
             s['storage-wrapper'].strip('\n') % storage_text.rstrip('\n')

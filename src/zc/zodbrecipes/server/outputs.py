@@ -89,14 +89,20 @@ class Part:
 
 def configuration(part):
     layout, server = part.layout, part.server
-    return [File(layout.zeo_conf, server.zeo_conf),
+    # Whoever reads a database password can use the database.
+    return [File(layout.zeo_conf, server.zeo_conf,
+                 0o600 if server.secret else 0o644),
             File(layout.zdaemon_conf, server.zdaemon_conf)]
 
 
 def programs(part):
     """runzeo, zeopack and (for backups) repozo, unless the options name
     existing scripts of the user's."""
-    wanted = [('runzeo', part.runzeo, 'ZEO.runzeo'),
+    # A RelStorage is opened once before ZEO serves it (relzeo.py).
+    runzeo = ('zc.zodbrecipes.relzeo' if any(
+        st.type == 'relstorage' for st in part.server.storages)
+        else 'ZEO.runzeo')
+    wanted = [('runzeo', part.runzeo, runzeo),
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
     if part.settings['backup']:
         wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
@@ -379,6 +385,8 @@ def directories(part, files):
         if st.blob_dir:
             found.append((st.blob_dir, 0o700, owner,
                           source('zeo.conf', 'blob-storage')))
+    found += [(d, 0o700, owner, source('rel-storage'))
+              for d in server.private_dirs]
     found += [(os.path.dirname(p), None, owner, source('zeo.conf', 'zeo-log'))
               for p in server.logs]
     if server.pid_file:

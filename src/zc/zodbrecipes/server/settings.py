@@ -208,6 +208,8 @@ OPTIONS = [
     Option('blob-storage', data_path_or_none, lambda layout: os.path.join(
         layout.var, 'blobstorage'), 'structured'),
     Option('storage-number', name, '1', 'structured'),
+    # A RelStorage instead of the file storage (relconf.py reads it).
+    Option('rel-storage', text, None, 'structured'),
     Option('read-only', boolean, None, 'structured'),
     Option('invalidation-queue-size', whole, None, 'structured'),
     Option('invalidation-age', whole, None, 'structured'),

@@ -14,8 +14,11 @@ import unittest
 import zc.buildout
 
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import postgres
 
 PROFILE = os.path.join(harness.package, 'profiles', 'zeo-instance.cfg')
+RELSTORAGE_PROFILE = os.path.join(harness.package, 'profiles',
+                                  'relstorage.cfg')
 TIMEOUT = 60  # seconds any one subprocess of a test may take
 
 
@@ -176,7 +179,22 @@ def setUp(test):
         encrypt_key=encrypt_key,
         read_text=read_text,
         PROFILE=PROFILE,
+        RELSTORAGE_PROFILE=RELSTORAGE_PROFILE,
     )
+
+
+def postgres_setUp(test):
+    """setUp, and a PostgreSQL server of the test's own: ``pg``."""
+    if postgres.bindir() is None:
+        postgres.missing()  # before anything is set up: skip (or fail)
+    setUp(test)
+    directory = test.globs['tmpdir']('postgres')
+    cluster = postgres.Cluster(directory)
+    # First of the tear-downs, before the directories are removed; also
+    # when start fails half-way.
+    test.globs['__tear_downs'].insert(0, cluster.stop)
+    cluster.start()
+    test.globs['pg'] = cluster
 
 
 def tearDown(test):
@@ -242,8 +260,11 @@ class ByteSizeTests(unittest.TestCase):
 
 
 def test_suite():
-    suite = harness.suite('client.txt', 'client-tls.txt', setUp=setUp,
+    suite = harness.suite('client.txt', 'client-tls.txt',
+                          'client-relstorage.txt', setUp=setUp,
                           tearDown=tearDown)
+    suite.addTest(harness.suite('client-postgresql.txt',
+                                setUp=postgres_setUp, tearDown=tearDown))
     for case in (ValidateTests, ByteSizeTests):
         suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
     return suite

@@ -1,5 +1,10 @@
 from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import test_client
 
 
 def test_suite():
-    return harness.suite('server.txt', 'start.txt', 'plone.txt')
+    suite = harness.suite('server.txt', 'start.txt', 'plone.txt')
+    suite.addTest(harness.suite('server-relstorage.txt',
+                                setUp=test_client.postgres_setUp,
+                                tearDown=test_client.tearDown))
+    return suite

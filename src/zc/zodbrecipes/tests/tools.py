@@ -51,6 +51,27 @@ class Tool:
         return shutil.which(self.name, path=os.pathsep.join(search_path()))
 
 
+class PostgreSQL(Tool):
+    """The PostgreSQL server's programs (initdb, pg_ctl, postgres, psql,
+    pg_dump): Debian keeps them off PATH, in /usr/lib/postgresql/VERSION/bin;
+    find returns that directory (the newest version's)."""
+
+    PROGRAMS = ('initdb', 'pg_ctl', 'postgres', 'psql')
+
+    def find(self):
+        import glob
+
+        def version(path):
+            number = path.split('/')[-2]
+            return int(number) if number.isdigit() else 0
+        for directory in sorted(glob.glob('/usr/lib/postgresql/*/bin'),
+                                key=version, reverse=True):
+            if all(os.access(os.path.join(directory, p), os.X_OK)
+                   for p in self.PROGRAMS):
+                return directory
+        return None
+
+
 TOOLS = {tool.name: tool for tool in [
     Tool('logrotate', apt='logrotate'),
     Tool('crontab', apt='cron'),
@@ -61,6 +82,9 @@ TOOLS = {tool.name: tool for tool in [
     # (the pyenv interpreter under /root is not): for tests that run as an
     # unprivileged user.
     Tool('python3-venv', apt='python3-venv', python_module='ensurepip'),
+    # RelStorage's tests start PostgreSQL clusters of their own
+    # (tests/postgres.py).
+    PostgreSQL('postgresql', apt='postgresql'),
 ]}
 
 INSTALL_SWITCH = 'ZC_ZODBRECIPES_INSTALL_TOOLS'
