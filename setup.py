@@ -56,6 +56,8 @@ setup(
         'zc.recipe.egg >= 2',
         'ZConfig >= 3.6',
         'ZEO >= 5.4',
+        # bin/NAME metrics and the metrics endpoint (imported only there).
+        'prometheus-client >= 0.17',
         'zdaemon >= 4.4',
     ],
     extras_require={'test': tests_require},

@@ -1,8 +1,8 @@
 """The control script's commands: their names, and those it runs itself.
 
 ``start``, ``stop``, ``restart`` and ``status`` (FAST) are run here, by
-``Server``, with waits that mean something (see ctl); the others are
-zdctl's, in zdcontrol, which uses ``Server`` for its own start, stop and
+``Server``, with waits that mean something (see ctl); ``stats``,
+``check`` and ``metrics`` (MONITOR) by monitor; the others are zdctl's, in zdcontrol, which uses ``Server`` for its own start, stop and
 status too.  ``COMMANDS`` is the one list of the control script's
 commands: its usage line and zdcontrol's "unknown command" message name
 them from it.
@@ -26,11 +26,15 @@ from zc.zodbrecipes.talk import wait_gone
 
 
 # The control script's commands, in the order its usage line gives them.
-COMMANDS = ('start', 'stop', 'restart', 'status', 'fg', 'logtail',
-            'logreopen', 'reopen_transcript', 'kill', 'show')
+COMMANDS = ('start', 'stop', 'restart', 'status', 'stats', 'check',
+            'metrics', 'fg', 'logtail', 'logreopen', 'reopen_transcript',
+            'kill', 'show')
 
 # Those Server runs without zdaemon (see ctl.main).
 FAST = COMMANDS[:4]
+
+# Those of monitor (see ctl.main), which needs neither zdaemon nor its socket.
+MONITOR = COMMANDS[4:7]
 
 
 def usage(program):
@@ -96,7 +100,8 @@ class Server:
     """What the control script knows of its server, from the build.
 
     config is the dictionary the recipe wrote into the script: name,
-    address, address_str, tls, logs, and (since 4.0) socket, stop_timeout,
+    address, address_str, tls, tls_client (the certificate and key the
+    control script presents to a TLS server), logs, storages, and (since 4.0) socket, stop_timeout,
     start_timeout and, where nothing in zdaemon.conf needs zdctl itself
     (a user to switch to, a start test program...), spawn: the runner
     settings the daemon manager needs to spawn runzeo at once.
@@ -117,7 +122,8 @@ class Server:
         runzeo, process pid, does (see talk.answer), False when another
         process does (any process, when pid is 0: none of ours runs)."""
         answered = answer(self.address, pid or None,
-                          tls=self.config.get('tls'))
+                          tls=self.config.get('tls'),
+                          cert=self.config.get('tls_client'))
         return False if answered and not pid else answered
 
     def serving(self, pid):

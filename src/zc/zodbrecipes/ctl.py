@@ -13,6 +13,7 @@ program in whole seconds), and ``stop`` polls in whole seconds too.  Ours:
 - ``status`` follows the LSB: 0 when our runzeo serves, 3 when not (also
   when another server answers on the address: it names that process).
 
+``stats``, ``check`` and ``metrics`` read the server's figures (monitor).
 Everything else (``fg``, ``logtail``, ``logreopen``, ``kill``, ``show``,
 ``reopen_transcript``...) is zdctl's, in zdcontrol.
 
@@ -21,6 +22,7 @@ The modules, each importing only those below it::
     ctl         main: the control script's entry point
     zdcontrol   zdctl's commands (imports zdaemon); ctl imports it only
                 for the commands that need zdaemon
+    monitor     stats, check, metrics; ctl imports it only for them
     commands    the command names; Server: start, stop, restart, status
     manager     the daemon manager; commands imports it only to start one
     talk        zdaemon's socket, the server's address, waits: a leaf
@@ -50,6 +52,9 @@ def main(config, args=None):
     if not args:
         print(commands.usage(os.path.basename(sys.argv[0])), file=sys.stderr)
         sys.exit(2)
+    if args[0] in commands.MONITOR:
+        from zc.zodbrecipes import monitor
+        sys.exit(monitor.main(config, args))
     if len(args) == 1 and args[0] in commands.FAST and config.get('socket'):
         server = commands.Server(config)
         command = args[0]

@@ -24,12 +24,22 @@ POLL = 0.005           # seconds between checks while waiting
 MANAGER_APPEARS = 10   # seconds a freshly spawned manager may take
 
 
-def probe(address, timeout=1.0, tls=False):
+def probe(address, timeout=1.0, tls=False, cert=None):
     """Does a ZEO server answer at address (str path or (host, port))?"""
-    return answer(address, timeout=timeout, tls=tls) is not None
+    return answer(address, timeout=timeout, tls=tls, cert=cert) is not None
 
 
-def answer(address, pid=None, timeout=1.0, tls=False):
+# ZEO's status request: a message of 4 bytes, "ruok", sent instead of the
+# client's handshake.  The server answers it with one message, a JSON
+# object of figures per storage, and closes the connection itself: its
+# protocol then counts as closed, so neither a "connected" nor a
+# "disconnected" line reaches the server's log (ZEO/asyncio/server.py,
+# ServerProtocol.finish_connection).  A client that only reads the
+# greeting and hangs up is logged as "disconnected".
+RUOK = struct.pack('>I', 4) + b'ruok'
+
+
+def answer(address, pid=None, timeout=1.0, tls=False, cert=None):
     """Does a ZEO server answer at address, and is it process pid's?
 
     None when no ZEO server answers; else True when the socket that
@@ -39,9 +49,12 @@ def answer(address, pid=None, timeout=1.0, tls=False):
 
     A ZEO server announces its protocol (b'Z5', b'M5'...) as the first
     message on every connection, once its storages are open and it is
-    serving; a listening socket alone is not enough.  A server with TLS
-    accepts only clients with a certificate: there, the server's side of
-    the TLS handshake is the answer.
+    serving; a listening socket alone is not enough.  We then ask for its
+    figures (RUOK), which it answers without logging anything.  A server
+    with TLS accepts only clients with a certificate: with cert (the
+    certificate and key files the control script presents) the exchange
+    runs inside TLS; without, the server's side of the TLS handshake is
+    the answer.
 
     Whose it is: another ZEO server on the same address (another
     buildout's, runzeo started by hand) greets us just the same, while
@@ -50,6 +63,20 @@ def answer(address, pid=None, timeout=1.0, tls=False):
     and tcp6 give the inode of the socket listening where we connected,
     and /proc/PID/fd says whether pid holds it.
     """
+    found = exchange(address, timeout, tls, cert)
+    if found is None:
+        return None
+    if pid is None:
+        return True
+    return owned(address, found[0], pid)
+
+
+def exchange(address, timeout=1.0, tls=False, cert=None):
+    """(listener, figures) from the ZEO server at address, or None when
+    none answers.  figures: the bytes of its RUOK answer (JSON), or None
+    over TLS without a client certificate the server accepts (only the
+    handshake then).
+    listener: what ``owned`` needs to tell whose socket answered."""
     if isinstance(address, str):
         family = _socket.AF_UNIX
     else:
@@ -61,30 +88,77 @@ def answer(address, pid=None, timeout=1.0, tls=False):
         # Taken before TLS, which detaches s.
         listener = (_peer_pid(s) if family == _socket.AF_UNIX
                     else s.getpeername())
-        if not (_tls_answers(s, timeout) if tls else _greets(s)):
-            return None
+        if tls and not cert:
+            return (listener, None) if _tls_answers(s, timeout) else None
+        figures = _tls_ask(s, timeout, cert) if tls else _ask(s)
     except OSError:
         return None
     finally:
         s.close()
-    if pid is None:
-        return True
-    if family == _socket.AF_UNIX:
+    if figures is None:
+        return None
+    return listener, figures or None
+
+
+def owned(address, listener, pid):
+    """Is the socket that answered at address (``exchange``'s listener)
+    process pid's, or one of its children's?"""
+    if isinstance(address, str):
         held = None if listener is None else listener in _family(pid)
     else:
         held = _holds(_family(pid), _tcp_listeners(*listener[:2]))
     return held is not False
 
 
-def _greets(s):
-    data = b''
-    while len(data) < 5:
-        chunk = s.recv(64)
+def _message(s, buffered):
+    """The next ZEO message read from s (after bytes already buffered):
+    (message, rest), or (None, b'') at the end of the stream."""
+    data = buffered
+    while True:
+        if len(data) >= 4:
+            size = struct.unpack('>I', data[:4])[0]
+            if len(data) >= 4 + size:
+                return data[4:4 + size], data[4 + size:]
+        chunk = s.recv(65536)
         if not chunk:
-            return False
+            return None, b''
         data += chunk
-    size = struct.unpack('>I', data[:4])[0]
-    return 0 < size < 64 and data[4:5] in (b'Z', b'M')
+
+
+def _ask(s):
+    """Read a ZEO server's greeting on s, send RUOK, return the answer
+    (None: what answered is no ZEO server, or it closed)."""
+    greeting, rest = _message(s, b'')
+    if not greeting or len(greeting) > 64 or greeting[:1] not in (b'Z', b'M'):
+        return None
+    s.sendall(RUOK)
+    figures, _ = _message(s, rest)
+    return figures
+
+
+def _tls_ask(sock, timeout, cert):
+    import socket
+    import ssl
+    sock = socket.socket(fileno=sock.detach())
+    sock.settimeout(timeout)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Whose server it is, /proc says (the ownership check); the
+    # certificate only has to get us in.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        context.load_cert_chain(cert[0], cert[1] or None)
+    except (OSError, ValueError):
+        # Unreadable, or a key with a password: the handshake alone.
+        return b'' if _tls_answers(sock, timeout) else None
+    try:
+        with context.wrap_socket(sock) as tls:
+            return _ask(tls)
+    except ssl.SSLError as e:
+        # The server refused our certificate (with TLS 1.3, at the first
+        # read): a TLS server is up there, whose figures we cannot read.
+        text = str(e).upper()
+        return b'' if 'CERTIFICATE' in text or 'ALERT' in text else None
 
 
 def _tls_answers(sock, timeout):

@@ -133,7 +133,10 @@ def control_script(part):
         address=server.address.local(),
         address_str=str(server.address),
         tls=server.tls,
+        tls_client=tls_client(part),
         logs=[server.transcript] + server.logs,
+        storages=[[st.name, st.path, st.blob_dir] for st in server.storages],
+        metrics=metrics_address(part),
         **server.runner)
     if not part.settings['shell-script']:
         return [File(layout.control, part.program(
@@ -145,6 +148,28 @@ def control_script(part):
         found.append(File(layout.control, '#!/bin/sh\nexec %s "$@"\n'
                           % quoting.sh_quoted(part.ctl), 0o755))
     return found
+
+
+def tls_client(part):
+    """[certificate, key] the control script presents to a TLS server:
+    ssl-client-certificate, else the server's own (see README)."""
+    s = part.settings
+    if not part.server.tls:
+        return None
+    if s['ssl-client-certificate']:
+        if s['ssl-client-key']:
+            parse.check_private_key(part.opt, 'ssl-client-key',
+                                    s['ssl-client-key'])
+        return [s['ssl-client-certificate'], s['ssl-client-key']]
+    if s['ssl-certificate'] and not s['ssl-password-function']:
+        return [s['ssl-certificate'], s['ssl-key']]
+    return None
+
+
+def metrics_address(part):
+    """[host, port] of the metrics endpoint, or None."""
+    address = part.settings['metrics-address']
+    return [address.host, address.port] if address else None
 
 
 def rc_script(part):

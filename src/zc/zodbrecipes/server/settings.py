@@ -178,6 +178,14 @@ def dotted_name(value, layout):
     return value
 
 
+def tcp_address(value, layout):
+    """A TCP address (the metrics endpoint: no unix socket)."""
+    found = parse.address(value)
+    if found.socket:
+        raise parse.OptionError('%r: a TCP address is needed' % value.strip())
+    return found
+
+
 def checked(function):
     """A renderer's own check (on the stripped value) as a parser."""
     def parser(value, layout):
@@ -187,6 +195,7 @@ def checked(function):
 
 BACKUP = ('backup', 'the backup option')
 CERTIFICATE = ('ssl-certificate', 'ssl-certificate')
+CLIENT_CERTIFICATE = ('ssl-client-certificate', 'ssl-client-certificate')
 
 OPTIONS = [
     Option('name', name),
@@ -200,6 +209,10 @@ OPTIONS = [
     Option('socket-name', path, lambda layout: layout.socket),
     Option('zeo.conf', text),
     Option('zdaemon.conf', text, ''),
+    # What the control script presents to a TLS server to read its status.
+    Option('ssl-client-certificate', existing_file, None),
+    Option('ssl-client-key', existing_file, None, needs=CLIENT_CERTIFICATE),
+    Option('metrics-address', tcp_address, None),
 
     Option('zeo-address', address, parse.Address('127.0.0.1', 8100),
            'structured'),

@@ -12,7 +12,7 @@ from zc.zodbrecipes import zdcontrol
 
 
 PACKAGE = os.path.dirname(zc.zodbrecipes.__file__)
-MODULES = ('ctl', 'commands', 'manager', 'talk', 'zdcontrol')
+MODULES = ('ctl', 'commands', 'manager', 'monitor', 'talk', 'zdcontrol')
 
 
 def imports_of(name):
@@ -42,7 +42,8 @@ class ModuleTests(unittest.TestCase):
     def test_no_circle(self):
         graph = {name: imports_of(name) & set(MODULES) for name in MODULES}
         self.assertEqual(graph, {
-            'ctl': {'commands', 'zdcontrol'},
+            'ctl': {'commands', 'monitor', 'zdcontrol'},
+            'monitor': {'talk'},
             'zdcontrol': {'commands', 'talk'},
             'commands': {'manager', 'talk'},
             'manager': {'talk'},
@@ -56,19 +57,25 @@ class ModuleTests(unittest.TestCase):
             done.update(ready)
 
     def test_every_command_is_a_command_of_the_control_script(self):
+        from zc.zodbrecipes import monitor
         for name in commands.COMMANDS:
-            self.assertTrue(hasattr(zdcontrol.Control, 'do_' + name), name)
+            if name in commands.MONITOR:
+                self.assertIn(name, monitor.COMMANDS)
+            else:
+                self.assertTrue(hasattr(zdcontrol.Control, 'do_' + name),
+                                name)
         self.assertEqual(commands.FAST, ('start', 'stop', 'restart', 'status'))
+        self.assertEqual(commands.MONITOR, ('stats', 'check', 'metrics'))
 
     def test_usage_and_list_name_every_command(self):
         self.assertEqual(
             commands.usage('zeo'),
-            'usage: zeo {start|stop|restart|status|fg|logtail|logreopen|'
-            'reopen_transcript|kill|show}')
+            'usage: zeo {start|stop|restart|status|stats|check|metrics|fg|'
+            'logtail|logreopen|reopen_transcript|kill|show}')
         self.assertEqual(
             commands.command_list(),
-            'start, stop, restart, status, fg, logtail, logreopen,'
-            ' reopen_transcript, kill or show')
+            'start, stop, restart, status, stats, check, metrics, fg,'
+            ' logtail, logreopen, reopen_transcript, kill or show')
 
 
 # A control script asked for status or stop of a server that is not running:
@@ -83,8 +90,9 @@ try:
                             [%(command)r])
 except SystemExit:
     pass
-heavy = ('socket', 'ssl', 're', 'select', 'zdaemon', 'ZConfig',
-         'zc.zodbrecipes.manager', 'zc.zodbrecipes.zdcontrol')
+heavy = ('socket', 'ssl', 're', 'select', 'json', 'zdaemon', 'ZConfig',
+         'prometheus_client', 'zc.zodbrecipes.manager',
+         'zc.zodbrecipes.monitor', 'zc.zodbrecipes.zdcontrol')
 print(sorted(m for m in heavy if m in sys.modules))
 """
 

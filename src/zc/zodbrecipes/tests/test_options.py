@@ -98,11 +98,15 @@ class DefaultBuildout(unittest.TestCase):
         config.optionxform = str
         config.read(os.path.join(top, 'buildout.cfg'))
         self.assertEqual(config.get('buildout', 'newest'), 'false')
-        pins = {k.lower(): v for k, v in config.items('versions')}
+        import re
+
+        def normal(name):  # PEP 503: prometheus_client, prometheus-client
+            return re.sub(r'[-_.]+', '-', name).lower()
+        pins = {normal(k): v for k, v in config.items('versions')}
         here_eggs = os.path.join(top, 'eggs') + os.sep
         eggs = [d for d in importlib.metadata.distributions()
                 if str(getattr(d, '_path', '')).startswith(here_eggs)]
         self.assertTrue(eggs)
         for dist in eggs:
             name = dist.metadata['Name']
-            self.assertEqual(pins.get(name.lower()), dist.version, name)
+            self.assertEqual(pins.get(normal(name)), dist.version, name)
