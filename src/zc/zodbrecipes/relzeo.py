@@ -18,6 +18,8 @@ import sys
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    from zc.zodbrecipes import runzeo
+    runzeo.quiet()
     import ZEO.runzeo
     options = ZEO.runzeo.ZEOOptions()
     options.realize(argv)

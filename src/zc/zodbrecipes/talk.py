@@ -29,6 +29,41 @@ def probe(address, timeout=1.0, tls=False, cert=None):
     return answer(address, timeout=timeout, tls=tls, cert=cert) is not None
 
 
+def listening(address, pid):
+    """Does process pid (or one it spawned) hold the socket listening on
+    address?  Asked without connecting, from /proc: True, False (another
+    process listens there), None (nothing listens), or UNKNOWN where /proc
+    does not tell (not Linux, another user's process).
+
+    This is how ``status`` and ``start`` tell that our server serves.
+    ZEO 6 logs every connection it accepts ("Connected ..." at INFO, in
+    ZEO.asyncio.base, even for a status request; "disconnected" too for a
+    client that only reads the greeting), so a probe that connects writes
+    to the server's log each time; this one writes nothing.  runzeo
+    listens once its storages are open, and a client that connects then is
+    served.  Whether the server also answers in time is ``check``'s
+    question (monitor.py).
+    """
+    if isinstance(address, str):
+        inodes = _unix_listeners(address)
+    else:
+        try:
+            host = _socket.getaddrinfo(address[0], address[1], 0,
+                                       _socket.SOCK_STREAM)[0][4][0]
+        except OSError:
+            return UNKNOWN
+        inodes = _tcp_listeners(host, address[1])
+    if inodes is None:
+        return UNKNOWN
+    if not inodes:
+        return None
+    held = _holds(_family(pid), inodes)
+    return UNKNOWN if held is None else held
+
+
+UNKNOWN = 'unknown'
+
+
 # ZEO's status request: a message of 4 bytes, "ruok", sent instead of the
 # client's handshake.  The server answers it with one message, a JSON
 # object of figures per storage, and closes the connection itself: its
@@ -289,6 +324,22 @@ def _tcp_listeners(host, port):
     if not readable:
         return None
     return found[min(found)] if found else set()
+
+
+def _unix_listeners(path):
+    """The inodes of the unix sockets listening at path (/proc/net/unix:
+    flag __SO_ACCEPTCON, 0x10000); None where /proc does not tell."""
+    text = _read_proc('/proc/net/unix')
+    if text is None:
+        return None
+    want = os.fsencode(path)
+    found = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split(None, 7)
+        if len(fields) == 8 and fields[7] == want and (
+                int(fields[3], 16) & 0x10000):
+            found.add(int(fields[6]))
+    return found
 
 
 def _holds(pids, inodes):

@@ -98,10 +98,11 @@ def configuration(part):
 def programs(part):
     """runzeo, zeopack and (for backups) repozo, unless the options name
     existing scripts of the user's."""
-    # A RelStorage is opened once before ZEO serves it (relzeo.py).
+    # A RelStorage is opened once before ZEO serves it (relzeo.py); both
+    # drop the line ZEO logs for every connection (runzeo.py).
     runzeo = ('zc.zodbrecipes.relzeo' if any(
         st.type == 'relstorage' for st in part.server.storages)
-        else 'ZEO.runzeo')
+        else 'zc.zodbrecipes.runzeo')
     wanted = [('runzeo', part.runzeo, runzeo),
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
     if part.settings['backup']:
