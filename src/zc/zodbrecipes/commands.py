@@ -18,9 +18,7 @@ import time
 from zc.zodbrecipes.talk import POLL
 from zc.zodbrecipes.talk import alive
 from zc.zodbrecipes.talk import answer
-from zc.zodbrecipes.talk import UNKNOWN
 from zc.zodbrecipes.talk import holder
-from zc.zodbrecipes.talk import listening
 from zc.zodbrecipes.talk import query
 from zc.zodbrecipes.talk import send
 from zc.zodbrecipes.talk import wait_for
@@ -119,28 +117,18 @@ class Server:
         self.stop_timeout = config.get('stop_timeout', 300)
         self.start_timeout = config.get('start_timeout', 300)
 
-    def answer(self, pid, quiet=False):
+    def answer(self, pid):
         """None when no ZEO server answers on the address, True when our
         runzeo, process pid, does (see talk.answer), False when another
-        process does (any process, when pid is 0: none of ours runs).
-
-        quiet: for status and start, which ask often: whether process pid
-        holds the socket listening on the address, read from /proc without
-        connecting (ZEO logs every connection, see talk.listening); by
-        connecting only where /proc cannot tell."""
-        if quiet and pid:
-            held = listening(self.address, pid)
-            if held != UNKNOWN:
-                return held
+        process does (any process, when pid is 0: none of ours runs)."""
         answered = answer(self.address, pid or None,
                           tls=self.config.get('tls'),
                           cert=self.config.get('tls_client'))
         return False if answered and not pid else answered
 
-    def serving(self, pid, quiet=True):
-        """Does our runzeo, process pid, serve ZEO clients?  (quiet: see
-        answer; a stop asks whether the server still greets clients.)"""
-        return self.answer(pid, quiet) is True
+    def serving(self, pid):
+        """Does our runzeo, process pid, answer ZEO clients?"""
+        return self.answer(pid) is True
 
     def taken(self):
         """"ADDRESS is in use by another process (pid N)", or None when
@@ -175,7 +163,7 @@ class Server:
         another process answers there, it says so."""
         status = self.status()
         pid = int(status['application']) if status else 0
-        answered = self.answer(pid, quiet=True)
+        answered = self.answer(pid)
         if answered:
             self.say_serving(pid)
             return 0
@@ -240,7 +228,7 @@ class Server:
                 return True
             if left <= self.RESEND:
                 return False
-            if pid and alive(pid) and self.serving(pid, quiet=False):
+            if pid and alive(pid) and self.serving(pid):
                 print('%s: the server ignored SIGTERM; sending it again'
                       % self.label, file=sys.stderr)
                 send(self.socket, 'kill 15')

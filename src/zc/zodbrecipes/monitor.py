@@ -171,6 +171,9 @@ def check_parser(name):
     add('--storage', action='append', metavar='NAME',
         help='the storages the idle thresholds apply to (repeat; default'
         ' all)')
+    add('--alive', action='store_true',
+        help='only whether the server answers: 0, else 2 (a readiness or'
+        ' container health check)')
     add('--wait', type=float, default=0, metavar='SECONDS',
         help='retry until the server answers, this long (a readiness'
         ' check after a start)')
@@ -229,6 +232,9 @@ def do_check(config, args):
         try:
             found = figures(config, options.timeout)
         except NoFigures as e:
+            if options.alive:
+                print('ZEO OK - answering on %s' % config['address_str'])
+                return OK
             print('ZEO UNKNOWN - %s' % e)
             return UNKNOWN
         if found is not None or time.monotonic() >= deadline:
@@ -237,6 +243,9 @@ def do_check(config, args):
     if found is None:
         print('ZEO CRITICAL - %s' % _unreachable(config))
         return CRITICAL
+    if options.alive:
+        print('ZEO OK - answering on %s' % config['address_str'])
+        return OK
     state, problems, perf = assess(found, options, time.time())
     summary = '; '.join(problems) or '%d storage%s serving' % (
         len(found), '' if len(found) == 1 else 's')
@@ -346,7 +355,9 @@ def registry(config, timeout=5.0):
 
 def serve(config, host, port):
     """Serve /metrics over HTTP until stopped (SIGTERM, SIGINT)."""
+    import signal
     import socket
+    import threading
     import wsgiref.simple_server as simple
     from prometheus_client import make_wsgi_app
 
@@ -357,18 +368,21 @@ def serve(config, host, port):
         def log_message(self, *args):
             pass  # a line per scrape would fill the transcript
 
+    # The request thread(s) must not take the signals: the main thread
+    # waits for them, then shuts the server down between requests.
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     httpd = simple.make_server(host, port, make_wsgi_app(registry(config)),
                                server_class=Server, handler_class=Quiet)
     print('%s: serving metrics on http://%s/metrics' % (
         config.get('name'), '[%s]:%s' % (host, port) if ':' in host
         else '%s:%s' % (host, port)), flush=True)
-    import signal
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
     try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        signal.sigwait(stop)
     finally:
+        httpd.shutdown()
         httpd.server_close()
     return 0
 

@@ -29,48 +29,16 @@ def probe(address, timeout=1.0, tls=False, cert=None):
     return answer(address, timeout=timeout, tls=tls, cert=cert) is not None
 
 
-def listening(address, pid):
-    """Does process pid (or one it spawned) hold the socket listening on
-    address?  Asked without connecting, from /proc: True, False (another
-    process listens there), None (nothing listens), or UNKNOWN where /proc
-    does not tell (not Linux, another user's process).
-
-    This is how ``status`` and ``start`` tell that our server serves.
-    ZEO 6 logs every connection it accepts ("Connected ..." at INFO, in
-    ZEO.asyncio.base, even for a status request; "disconnected" too for a
-    client that only reads the greeting), so a probe that connects writes
-    to the server's log each time; this one writes nothing.  runzeo
-    listens once its storages are open, and a client that connects then is
-    served.  Whether the server also answers in time is ``check``'s
-    question (monitor.py).
-    """
-    if isinstance(address, str):
-        inodes = _unix_listeners(address)
-    else:
-        try:
-            host = _socket.getaddrinfo(address[0], address[1], 0,
-                                       _socket.SOCK_STREAM)[0][4][0]
-        except OSError:
-            return UNKNOWN
-        inodes = _tcp_listeners(host, address[1])
-    if inodes is None:
-        return UNKNOWN
-    if not inodes:
-        return None
-    held = _holds(_family(pid), inodes)
-    return UNKNOWN if held is None else held
-
-
-UNKNOWN = 'unknown'
-
-
 # ZEO's status request: a message of 4 bytes, "ruok", sent instead of the
 # client's handshake.  The server answers it with one message, a JSON
 # object of figures per storage, and closes the connection itself: its
-# protocol then counts as closed, so neither a "connected" nor a
-# "disconnected" line reaches the server's log (ZEO/asyncio/server.py,
-# ServerProtocol.finish_connection).  A client that only reads the
-# greeting and hangs up is logged as "disconnected".
+# protocol then counts as closed, so no "disconnected" line reaches the
+# server's log (ZEO/asyncio/server.py, ServerProtocol.finish_connection),
+# as it does for a client that only reads the greeting and hangs up.
+# ZEO 6.2 still logs "Connected ..." for every connection it accepts
+# (ZEO/asyncio/base.py, connection_made), before it knows what the
+# connection is for: the runzeo the recipe generates drops that line
+# (runzeo.py), which makes the exchange silent.
 RUOK = struct.pack('>I', 4) + b'ruok'
 
 
@@ -118,8 +86,10 @@ def exchange(address, timeout=1.0, tls=False, cert=None):
         family = _socket.AF_INET6 if ':' in address[0] else _socket.AF_INET
     s = _socket.socket(family, _socket.SOCK_STREAM)
     s.settimeout(timeout)
+    connected = False
     try:
         s.connect(address)
+        connected = True
         # Taken before TLS, which detaches s.
         listener = (_peer_pid(s) if family == _socket.AF_UNIX
                     else s.getpeername())
@@ -127,9 +97,14 @@ def exchange(address, timeout=1.0, tls=False, cert=None):
             return (listener, None) if _tls_answers(s, timeout) else None
         figures = _tls_ask(s, timeout, cert) if tls else _ask(s)
     except OSError:
-        return None
+        figures = None
     finally:
         s.close()
+    if figures is None and tls and cert and connected:
+        # The server refused our certificate (or we could not load it):
+        # is it a TLS server at all?
+        found = exchange(address, timeout, tls)
+        return found and (listener, None)
     if figures is None:
         return None
     return listener, figures or None
@@ -168,10 +143,20 @@ def _ask(s):
         return None
     s.sendall(RUOK)
     figures, _ = _message(s, rest)
+    # The server closes the connection; waiting for that before closing
+    # ours spares it a "connection reset" (an ERROR line over TLS).
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
     return figures
 
 
 def _tls_ask(sock, timeout, cert):
+    """_ask inside TLS, presenting cert ([certificate, key]); None when
+    the certificate cannot be loaded (a key with a password) or the server
+    refuses it (with TLS 1.3, at the first read)."""
     import socket
     import ssl
     sock = socket.socket(fileno=sock.detach())
@@ -182,18 +167,18 @@ def _tls_ask(sock, timeout, cert):
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        context.load_cert_chain(cert[0], cert[1] or None)
-    except (OSError, ValueError):
-        # Unreadable, or a key with a password: the handshake alone.
-        return b'' if _tls_answers(sock, timeout) else None
-    try:
+        context.load_cert_chain(cert[0], cert[1] or None, password=b'')
         with context.wrap_socket(sock) as tls:
-            return _ask(tls)
-    except ssl.SSLError as e:
-        # The server refused our certificate (with TLS 1.3, at the first
-        # read): a TLS server is up there, whose figures we cannot read.
-        text = str(e).upper()
-        return b'' if 'CERTIFICATE' in text or 'ALERT' in text else None
+            figures = _ask(tls)
+            try:
+                tls.unwrap()  # answer the server's close_notify
+            except OSError:
+                pass
+            return figures
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
 
 
 def _tls_answers(sock, timeout):
@@ -324,22 +309,6 @@ def _tcp_listeners(host, port):
     if not readable:
         return None
     return found[min(found)] if found else set()
-
-
-def _unix_listeners(path):
-    """The inodes of the unix sockets listening at path (/proc/net/unix:
-    flag __SO_ACCEPTCON, 0x10000); None where /proc does not tell."""
-    text = _read_proc('/proc/net/unix')
-    if text is None:
-        return None
-    want = os.fsencode(path)
-    found = set()
-    for line in text.splitlines()[1:]:
-        fields = line.split(None, 7)
-        if len(fields) == 8 and fields[7] == want and (
-                int(fields[3], 16) & 0x10000):
-            found.add(int(fields[6]))
-    return found
 
 
 def _holds(pids, inodes):

@@ -46,3 +46,25 @@ def render(name, runzeo, config, logfile, user=None, directory=None,
         'stdout_logfile=' + _path(logfile, 'log file'),
     ]
     return '\n'.join(lines) + '\n'
+
+
+def render_metrics(name, command, logfile, user=None):
+    """A [program:NAME-metrics] section: the control script's ``metrics
+    --serve`` (command, an argv), restarted when it exits."""
+    name = quoting.name(name)
+    lines = [
+        '[program:%s-metrics]' % name,
+        'command=%s' % ' '.join(_path(word, 'command') if i == 0 else
+                                quoting.systemd_word(word, 'command')
+                                for i, word in enumerate(command)),
+    ]
+    if user:
+        lines.append('user=' + quoting.user(user))
+    lines += [
+        'autostart=true',
+        'autorestart=true',
+        'stopsignal=TERM',
+        'redirect_stderr=true',
+        'stdout_logfile=' + _path(logfile, 'log file'),
+    ]
+    return '\n'.join(lines) + '\n'

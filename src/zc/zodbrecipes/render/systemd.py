@@ -73,9 +73,13 @@ def _unit(sections):
 
 def server_service(name, runzeo, config, user=None, group=None,
                    directory=None, writable=(), readable=(),
-                   stop_timeout=300, umask=None):
+                   stop_timeout=300, umask=None, ready=None):
     """A .service running ``runzeo -C config`` in the foreground.
 
+    - ready: an argv run after the start (ExecStartPost=) that returns
+      once the server answers, so that ``systemctl start`` does too, and
+      units ordered after this one start when it serves (the control
+      script's ``check --alive --wait``); a failure fails the start.
     - writable: the directories the server writes (data, blobs, logs, pid
       file and unix socket); everything else is read-only for it.
     - readable: other paths it needs, such as the Python interpreter of
@@ -98,6 +102,8 @@ def server_service(name, runzeo, config, user=None, group=None,
     service += [
         'WorkingDirectory=' + quoting.systemd_word(directory, 'directory'),
         'ExecStart=' + quoting.systemd_command([runzeo, '-C', config]),
+        *(['ExecStartPost=' + quoting.systemd_command(ready)]
+          if ready else []),
         'ExecReload=/bin/kill -USR2 $MAINPID',
         'KillSignal=SIGTERM',
         'TimeoutStopSec=%d' % quoting.whole_number(stop_timeout,
@@ -105,13 +111,34 @@ def server_service(name, runzeo, config, user=None, group=None,
         'Restart=on-failure',
         # runzeo exits 2 on a configuration error: restarting won't help.
         'RestartPreventExitStatus=2',
-        *_hardening(writable, [runzeo, config, directory, *readable]),
+        *_hardening(writable, [runzeo, config, directory, *readable]
+                    + ([ready[0]] if ready else [])),
     ]
     return _unit([
         ('Unit', ['Description=ZEO server %s' % name,
                   'After=network.target']),
         ('Service', service),
         ('Install', ['WantedBy=multi-user.target']),
+    ])
+
+
+def metrics_service(name, command, user=None, group=None, readable=()):
+    """NAME-metrics.service: the HTTP endpoint of the server's Prometheus
+    metrics (command: the control script's ``metrics --serve``), started
+    and stopped with the server's unit, restarted when it fails.  It reads
+    the data directories (their sizes) and writes nothing."""
+    name = unit_name(name)
+    service = ['Type=simple', *_account(user, group),
+               'ExecStart=' + quoting.systemd_command(command),
+               'Restart=on-failure',
+               'RestartSec=5',
+               *_hardening([], [command[0], *readable])]
+    return _unit([
+        ('Unit', ['Description=Prometheus metrics of ZEO server %s' % name,
+                  'After=%s.service' % name,
+                  'PartOf=%s.service' % name]),
+        ('Service', service),
+        ('Install', ['WantedBy=%s.service' % name]),
     ])
 
 

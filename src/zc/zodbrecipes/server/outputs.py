@@ -292,10 +292,19 @@ def systemd(part):
     writable = list(dict.fromkeys(writable))
     readable = [sys.executable, layout.directory]
     account = dict(user=server.user, group=server.group)
+    # systemctl start returns once the server answers (and fails if it
+    # does not within the start timeout).
+    ready = [layout.control, 'check', '--alive', '--wait',
+             str(server.runner.get('start_timeout', 300))]
     units = {prefix + '.service': part.render(
         'systemd-directory', render_systemd.server_service, prefix,
         part.runzeo, layout.zeo_conf, directory=layout.workdir,
-        writable=writable, readable=readable, **account)}
+        writable=writable, readable=readable, ready=ready, **account)}
+    if s['metrics-address']:
+        units[prefix + '-metrics.service'] = part.render(
+            'metrics-address', render_systemd.metrics_service, prefix,
+            [layout.control, 'metrics', '--serve'],
+            readable=readable + writable, **account)
     if s['pack']:
         units.update(part.render(
             'pack', render_systemd.pack_units, prefix, s['pack'],
@@ -323,13 +332,18 @@ def supervisor(part):
     directory = part.settings['supervisor-directory']
     if not directory:
         return []
-    return [File(os.path.join(directory, layout.prefix + '.conf'),
-                 part.render(
-                     'supervisor-directory', render_supervisor.render,
-                     layout.prefix, part.runzeo, layout.zeo_conf,
-                     server.transcript, user=server.user,
-                     directory=layout.workdir), kind='supervisor-file',
-                 option='supervisor-directory')]
+    text = part.render(
+        'supervisor-directory', render_supervisor.render, layout.prefix,
+        part.runzeo, layout.zeo_conf, server.transcript, user=server.user,
+        directory=layout.workdir)
+    if part.settings['metrics-address']:
+        text += '\n' + part.render(
+            'metrics-address', render_supervisor.render_metrics,
+            layout.prefix, [layout.control, 'metrics', '--serve'],
+            os.path.join(os.path.dirname(server.transcript),
+                         layout.prefix + '-metrics.log'), user=server.user)
+    return [File(os.path.join(directory, layout.prefix + '.conf'), text,
+                 kind='supervisor-file', option='supervisor-directory')]
 
 
 def plone_scripts(part):
