@@ -3,9 +3,11 @@
 The client recipe generates a script that calls ``main`` with the path of
 the part's ``zodb.conf``.  Commands:
 
-check [--timeout SECONDS]
+check [--timeout SECONDS] [--server-status]
     Connect, print the last transaction and the size of the storage; exit
     0 when that works and 2 when it does not (usable as a health check).
+    With --server-status (ZEO), also the server's figures for the storage
+    as this client sees them (ClientStorage.server_status()).
 shell
     An interactive Python with ``db``, ``conn`` and ``root``.
 run SCRIPT [ARGS...]
@@ -46,7 +48,7 @@ def main(config_path, argv=None):
         level=logging.CRITICAL if args.command == 'check' else
         logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     if args.command == 'check':
-        return check(config_path, args.timeout)
+        return check(config_path, args.timeout, args.server_status)
     try:
         db = open_database(config_path)
     except Exception as e:
@@ -78,6 +80,10 @@ def _parser():
         '-t', '--timeout', type=_seconds, default=None, help='how long to'
         ' wait for a connection (default: wait-timeout, at most %s)'
         % CHECK_TIMEOUT)
+    check.add_argument(
+        '--server-status', action='store_true', help="also the ZEO server's"
+        ' figures for the storage (connections, commits, waiting'
+        ' transactions, commit lock)')
     commands.add_parser(
         'shell', help='an interactive Python with db, conn and root')
     run = commands.add_parser(
@@ -125,7 +131,7 @@ def open_database(config_path):
 
 # -- commands --------------------------------------------------------------
 
-def check(config_path, timeout=None):
+def check(config_path, timeout=None, server_status=False):
     try:
         opener = load(config_path).config.storage
     except Exception as e:
@@ -151,6 +157,8 @@ def check(config_path, timeout=None):
         report = ['last transaction: %s' % _last_transaction(storage),
                   'size: %s bytes, objects: %s' % (storage.getSize(),
                                                    len(storage))]
+        if server_status and hasattr(storage, 'server_status'):
+            report.append(_server_status(storage.server_status()))
     except Exception as e:
         print('CRITICAL: connected to %s, but: %s' % (where, _describe(e)))
         return CRITICAL
@@ -159,6 +167,14 @@ def check(config_path, timeout=None):
     print('OK: connected to %s' % where)
     print('\n'.join(report))
     return OK
+
+
+def _server_status(status):
+    """The figures a ZEO server keeps for the storage, in one line."""
+    return ('server: %(connections)s connections, %(commits)s commits,'
+            ' %(aborts)s aborts, %(conflicts)s conflicts, %(waiting)s'
+            ' waiting for the commit lock, which is %(lock)s' % dict(
+                status, lock='held' if status.get('lock_time') else 'free'))
 
 
 def _open_within(opener, timeout):
