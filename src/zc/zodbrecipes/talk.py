@@ -122,11 +122,15 @@ def owned(address, listener, pid):
 
 def _message(s, buffered):
     """The next ZEO message read from s (after bytes already buffered):
-    (message, rest), or (None, b'') at the end of the stream."""
+    (message, rest), or (None, b'') at the end of the stream or for a
+    message longer than a status answer can be (what answered is no ZEO
+    server)."""
     data = buffered
     while True:
         if len(data) >= 4:
             size = struct.unpack('>I', data[:4])[0]
+            if size > 1 << 20:
+                return None, b''
             if len(data) >= 4 + size:
                 return data[4:4 + size], data[4 + size:]
         chunk = s.recv(65536)
