@@ -251,6 +251,51 @@ def rel_pack(part, when):
         kind='pack-script', option='pack')]
 
 
+def migration(part):
+    """migrate-to: parts/NAME/migrate.conf (zodbconvert's format: the file
+    storage read-only, so that the running server keeps its lock, and the
+    RelStorage) and bin/NAME-migrate (migratetool.py), which copies,
+    resumes, makes the final pass and checks the copy."""
+    from zc.zodbrecipes import relconf
+    from zc.zodbrecipes import zconf
+    layout, server, s = part.layout, part.server, part.settings
+    if not s['migrate-to']:
+        return []
+    if server.rel:
+        raise part.opt.error('migrate-to', 'the server serves the RelStorage'
+                             ' of rel-storage already')
+    if s['storage-wrapper']:
+        raise part.opt.error('migrate-to', 'the storage is wrapped'
+                             ' (storage-wrapper): its records would be'
+                             ' copied as the wrapper stores them')
+    stored = server.file_storages
+    if len(stored) != 1 or stored[0].type != 'filestorage':
+        raise part.opt.error('migrate-to', 'copies one file storage (without'
+                             ' a wrapper); the server has %s' % ', '.join(
+                                 '%s (%s)' % (st.name, st.type)
+                                 for st in server.storages))
+    st = stored[0]
+    rel = part.opt.get(
+        'migrate-to', relconf.read, base=layout.directory,
+        var=os.path.join(layout.var, layout.name + '-migrate'),
+        sys_path=part.working_set.entries)
+    keys = [('path', st.path)]
+    if st.blob_dir:
+        keys.append(('blob-dir', st.blob_dir))
+    keys.append(('read-only', 'true'))
+    conf = os.path.join(os.path.dirname(layout.zeo_conf), 'migrate.conf')
+    text = (rel_storage_text(rel, 'destination')
+            + zconf.render_section('filestorage', keys, 'source'))
+    script = layout.script('migrate')
+    return [File(conf, text, 0o600 if rel.secret else 0o644,
+                 option='migrate-to'),
+            File(script, part.program(script, 'zc.zodbrecipes.migratetool',
+                                      repr(dict(name=layout.prefix,
+                                                conf=conf, data=st.path))),
+                 0o755, script=True,
+                 option='migrate-to')]
+
+
 def pack(part):
     layout, server, when = part.layout, part.server, part.settings['pack']
     if not when:
@@ -413,7 +458,7 @@ def plone_scripts(part):
 
 
 OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
-           rel_pack_config, pack, backup, systemd, supervisor, plone_scripts)
+           rel_pack_config, migration, pack, backup, systemd, supervisor, plone_scripts)
 
 
 def claim(buildout, opt, paths):
