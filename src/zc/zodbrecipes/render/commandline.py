@@ -87,3 +87,21 @@ def pack_commands(name, zeopack, address, storages, lock_dir, days=None):
     return [(s, locked(lock_path(lock_dir, name, s),
                        pack_argv(zeopack, address, s, days)))
             for s in storages]
+
+
+def zodbpack_argv(zodbpack, config, days=None):
+    """RelStorage's zodbpack packing the storages of a configuration file,
+    keeping days days of history (a number or a ``quoting.Var``)."""
+    argv = [quoting.abspath(zodbpack, 'zodbpack')]
+    if days is not None:
+        if not isinstance(days, quoting.Var):
+            days = str(quoting.whole_number(days, 'days'))
+        argv += ['-d', days]
+    return argv + [quoting.abspath(config, 'pack configuration')]
+
+
+def zodbpack_commands(name, zodbpack, config, storage, lock_dir, days=None):
+    """[(storage, argv)]: zodbpack under the storage's lock, the one the
+    ZEO pack job of a storage of that name takes."""
+    return [(storage, locked(lock_path(lock_dir, name, storage),
+                             zodbpack_argv(zodbpack, config, days)))]

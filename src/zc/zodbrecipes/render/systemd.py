@@ -170,6 +170,27 @@ def pack_units(name, schedule, zeopack, address, storages, user=None,
     }
 
 
+def zodbpack_units(name, schedule, zodbpack, config, storage, lock_dir,
+                   days=0, user=None, group=None, writable=(), readable=()):
+    """{file name: text} for NAME-pack.service and NAME-pack.timer packing
+    a RelStorage with zodbpack keeping days days of history (zodbpack's
+    own default is 1; ours is zeopack's, 0), under the lock of the pack script (a pack
+    started by hand makes the timer's give up, failed, with status 75).
+    writable: what zodbpack writes besides the lock (the blob directory).
+    """
+    name = unit_name(name)
+    commands = [argv for _, argv in commandline.zodbpack_commands(
+        name, zodbpack, config, storage, lock_dir, days)]
+    return {
+        name + '-pack.service': job_service(
+            'Pack the RelStorage of ZEO server %s' % name, commands,
+            user, group, writable=[lock_dir] + list(writable),
+            readable=[config] + list(readable)),
+        name + '-pack.timer': timer(
+            'Pack ZEO server %s on schedule' % name, schedule),
+    }
+
+
 def backup_units(name, schedule, script, backup_dir, user=None, group=None,
                  readable=()):
     """{file name: text} for NAME-backup.service and NAME-backup.timer

@@ -14,6 +14,7 @@ from zc.zodbrecipes import eggs
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import schedule
 from zc.zodbrecipes.render import backup as render_backup
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import cron
 from zc.zodbrecipes.render import logrotate as render_logrotate
 from zc.zodbrecipes.render import quoting
@@ -83,6 +84,16 @@ class Part:
         return self.layout.program('backuptool')
 
     @property
+    def zodbpack(self):
+        return self.layout.program('zodbpack')
+
+    @property
+    def pack_conf(self):
+        """zodbpack's configuration, beside zeo.conf."""
+        return os.path.join(os.path.dirname(self.layout.zeo_conf),
+                            'zodbpack.conf')
+
+    @property
     def ctl(self):
         return self.layout.program('ctl')
 
@@ -104,13 +115,16 @@ def programs(part):
         else 'ZEO.runzeo')
     wanted = [('runzeo', part.runzeo, runzeo),
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
+    if part.server.rel and part.settings['pack']:
+        wanted.append(('pack', part.zodbpack, 'relstorage.zodbpack'))
     if part.settings['backup']:
         wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
         wanted.append(('backup', part.backuptool,
                        'zc.zodbrecipes.backuptool'))
     found = []
     for option, path, module in wanted:
-        given = part.settings.get(option) if option != 'backup' else None
+        given = (part.settings.get(option)
+                 if option not in ('backup', 'pack') else None)
         if given and os.path.exists(given):
             continue  # the user's own
         if given and not given.startswith(part.layout.directory + os.sep):
@@ -188,10 +202,106 @@ def pack_days(part, when):
     return None
 
 
+def rel_storage_text(rel, name):
+    """%import relstorage and the <relstorage> section of rel for a job
+    (not the server): the blob directory is kept (without it, a pack
+    would never remove the blobs of the objects it removes), the local
+    cache is left out (a job needs none)."""
+    from zc.zodbrecipes import relconf
+    job = relconf.RelStorage(
+        rel.type, [(k, v, src) for k, v, src in rel.storage
+                   if k != 'cache-local-dir'], rel.adapter, rel.eggs,
+        rel.secret, [], rel.type_line)
+    return '%import relstorage\n' + job.text('', name)
+
+
+def _rel_storage(part):
+    """The name of the RelStorage the rel-storage option serves."""
+    return [st.name for st in part.server.storages
+            if st.type == 'relstorage'][0]
+
+
+def rel_pack_config(part):
+    """zodbpack.conf: what a pack of a rel-storage server opens."""
+    rel = part.server.rel
+    if not (rel and part.settings['pack']):
+        return []
+    return [File(part.pack_conf, rel_storage_text(rel, _rel_storage(part)),
+                 0o600 if rel.secret else 0o644, option='pack')]
+
+
+def rel_pack(part, when):
+    """The pack job of a rel-storage server: zodbpack, under the lock and
+    with the exit statuses of the ZEO pack job."""
+    layout, server = part.layout, part.server
+    storage = _rel_storage(part)
+    days = pack_days(part, when) or 0
+    if layout.crontab:
+        commands = part.render(
+            'pack', commandline.zodbpack_commands, layout.prefix,
+            part.zodbpack, part.pack_conf, storage, layout.run, days)
+        return [File(layout.crond_file('pack'), part.render(
+            'pack', cron.crontab, when, [argv for _, argv in commands],
+            user=server.user, comment='Pack the RelStorage of the ZEO'
+            ' server %s (zc.zodbrecipes)' % layout.prefix),
+            kind='pack-crontab', option='pack')]
+    return [File(layout.script('pack'), part.render(
+        'pack', cron.zodbpack_script, layout.prefix, part.zodbpack,
+        part.pack_conf, storage, layout.run, days), 0o755,
+        kind='pack-script', option='pack')]
+
+
+def migration(part):
+    """migrate-to: parts/NAME/migrate.conf (zodbconvert's format: the file
+    storage read-only, so that the running server keeps its lock, and the
+    RelStorage) and bin/NAME-migrate (migratetool.py), which copies,
+    resumes, makes the final pass and checks the copy."""
+    from zc.zodbrecipes import relconf
+    from zc.zodbrecipes import zconf
+    layout, server, s = part.layout, part.server, part.settings
+    if not s['migrate-to']:
+        return []
+    if server.rel:
+        raise part.opt.error('migrate-to', 'the server serves the RelStorage'
+                             ' of rel-storage already')
+    if s['storage-wrapper']:
+        raise part.opt.error('migrate-to', 'the storage is wrapped'
+                             ' (storage-wrapper): its records would be'
+                             ' copied as the wrapper stores them')
+    stored = server.file_storages
+    if len(stored) != 1 or stored[0].type != 'filestorage':
+        raise part.opt.error('migrate-to', 'copies one file storage (without'
+                             ' a wrapper); the server has %s' % ', '.join(
+                                 '%s (%s)' % (st.name, st.type)
+                                 for st in server.storages))
+    st = stored[0]
+    rel = part.opt.get(
+        'migrate-to', relconf.read, base=layout.directory,
+        var=os.path.join(layout.var, layout.name + '-migrate'),
+        sys_path=part.working_set.entries)
+    keys = [('path', st.path)]
+    if st.blob_dir:
+        keys.append(('blob-dir', st.blob_dir))
+    keys.append(('read-only', 'true'))
+    conf = os.path.join(os.path.dirname(layout.zeo_conf), 'migrate.conf')
+    text = (rel_storage_text(rel, 'destination')
+            + zconf.render_section('filestorage', keys, 'source'))
+    script = layout.script('migrate')
+    return [File(conf, text, 0o600 if rel.secret else 0o644,
+                 option='migrate-to'),
+            File(script, part.program(script, 'zc.zodbrecipes.migratetool',
+                                      repr(dict(name=layout.prefix,
+                                                conf=conf, data=st.path))),
+                 0o755, script=True,
+                 option='migrate-to')]
+
+
 def pack(part):
     layout, server, when = part.layout, part.server, part.settings['pack']
     if not when:
         return []
+    if server.rel:
+        return rel_pack(part, when)
     packed = _packed(part, 'pack')
     days = pack_days(part, when)
     if layout.crontab:
@@ -270,7 +380,14 @@ def systemd(part):
         'systemd-directory', render_systemd.server_service, prefix,
         part.runzeo, layout.zeo_conf, directory=layout.workdir,
         writable=writable, readable=readable, **account)}
-    if s['pack']:
+    if s['pack'] and server.rel:
+        units.update(part.render(
+            'pack', render_systemd.zodbpack_units, prefix, s['pack'],
+            part.zodbpack, part.pack_conf, _rel_storage(part), layout.run,
+            pack_days(part, s['pack']) or 0, writable=[
+                st.blob_dir for st in server.storages if st.blob_dir],
+            readable=readable, **account))
+    elif s['pack']:
         units.update(part.render(
             'pack', render_systemd.pack_units, prefix, s['pack'],
             part.zeopack, server.pack_address,
@@ -341,7 +458,7 @@ def plone_scripts(part):
 
 
 OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
-           pack, backup, systemd, supervisor, plone_scripts)
+           rel_pack_config, migration, pack, backup, systemd, supervisor, plone_scripts)
 
 
 def claim(buildout, opt, paths):
