@@ -6,7 +6,8 @@ part), and in it each storage its own::
     BACKUPS/.lock                  held by a backup or restore of the part
     BACKUPS/STORAGE/filestorage/   repozo's repository (full backups, the
                                    incremental backups that follow them)
-    BACKUPS/STORAGE/blobs/STAMP/   a snapshot of the blob directory, named
+    BACKUPS/STORAGE/blobs/STAMP/   a snapshot of the blob directory (flat:
+                                   a+b+c is the blob file a/b/c), named
                                    like the repozo backup taken with it
                                    (UTC time, 2024-01-31-03-00-00)
 
