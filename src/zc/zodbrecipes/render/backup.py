@@ -62,7 +62,7 @@ def _path(value, what):
 
 
 def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
-                  quick=False, verify=True):
+                  quick=False, verify=True, lock_dir=None):
     """A /bin/sh script backing up each storage: ``bin/NAME-backup [-F]``.
 
     - tool: the backuptool program (``parts/NAME/backuptool``).
@@ -74,6 +74,12 @@ def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
     - gzip: compress (``repozo -z``); quick: ``repozo -Q``, checking only the
       last incremental backup's checksum to decide between incremental and
       full; verify: check the repository afterwards (``repozo -V``).
+    - lock_dir: where the pack jobs' per-storage lock files are
+      (``commandline.lock_path``).  Each storage is backed up holding its
+      pack lock, from repozo to the end of the blob snapshot: a pack in
+      between could remove blob files the repozo backup refers to.  The
+      backup waits for a pack that runs; a pack started meanwhile gives up
+      (exit status LOCKED) or waits, as its job does.
     """
     options = ['-z'] if gzip else []
     options += ['-Q'] if quick else []
@@ -87,7 +93,11 @@ def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
         verify='' if verify else '# ',
         locked=LOCKED,
         flock=commandline.FLOCK,
-        calls=_calls('backup', _storages(storages)),
+        calls=_calls('backup', [
+            triple + ((commandline.lock_path(lock_dir, name, triple[0],
+                                             packable=False)
+                       if lock_dir else ''),)
+            for triple in _storages(storages)]),
     )
 
 
@@ -158,16 +168,27 @@ prune_repository() {
     done
 }
 
-# backup STORAGE DATA.FS BLOB-DIRECTORY
+# backup STORAGE DATA.FS BLOB-DIRECTORY PACK-LOCK
 backup() {
     repository=$backups/$1/filestorage
     mkdir -p "$repository"
+    # Hold the storage's pack lock from repozo to the end of the snapshot: a
+    # pack in between could remove blobs the repozo backup refers to.  Wait
+    # for a pack that runs; a pack started meanwhile does not run.
+    if [ -n "$4" ]; then
+        exec 7>>"$4"
+        if ! %(flock)s -n 7; then
+            [ -z "$verbose" ] || echo "$0: waiting for the pack of $1 to end"
+            %(flock)s 7
+        fi
+    fi
     "$repozo" -B%(options)s ${full:+-F} -r "$repository" -f "$2"
     %(verify)s"$repozo" -V -r "$repository" >/dev/null
     if [ -n "$3" ]; then
         "$tool" ${verbose:+-v} snapshot "$3" "$backups/$1/blobs" \\
             "$("$tool" stamp "$repository")"
     fi
+    exec 7>&-
     prune_repository "$repository"
     "$tool" ${verbose:+-v} prune "$repository" "$backups/$1/blobs"
 }

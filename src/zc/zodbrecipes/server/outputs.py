@@ -228,7 +228,7 @@ def backup(part):
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
             part.repozo, part.backuptool, triples, backups,
-            keep=s['backup-keep']), 0o755,
+            keep=s['backup-keep'], lock_dir=layout.run), 0o755,
             kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
@@ -275,12 +275,12 @@ def systemd(part):
             'pack', render_systemd.pack_units, prefix, s['pack'],
             part.zeopack, server.pack_address,
             [st.name for st in server.file_storages], readable=readable,
-            **account))
+            lock_dir=layout.run, **account))
     if s['backup']:
         units.update(part.render(
             'backup', render_systemd.backup_units, prefix, s['backup'],
             layout.script('backup'), s['backup-directory'],
-            readable=readable + writable, **account))
+            readable=readable + writable, lock_dir=layout.run, **account))
     found = []
     for unit, text in units.items():
         if unit == prefix + '.service':
