@@ -194,3 +194,20 @@ def backup_units(name, schedule, script, backup_dir, user=None, group=None,
         name + '-backup.timer': timer(
             'Back up ZEO server %s on schedule' % name, schedule),
     }
+
+
+def drill_units(name, schedule, script, backup_dir, user=None, group=None,
+                readable=()):
+    """{file name: text} for NAME-backup-drill.service and .timer running
+    the restore script's drill (``-t``), which writes only its scratch
+    directory in backup_dir.
+    """
+    name = unit_name(name)
+    return {
+        name + '-backup-drill.service': job_service(
+            'Restore drill of the backups of ZEO server %s' % name,
+            [[script, '-t']], user, group, writable=[backup_dir],
+            readable=readable),
+        name + '-backup-drill.timer': timer(
+            'Restore drill of ZEO server %s on schedule' % name, schedule),
+    }
