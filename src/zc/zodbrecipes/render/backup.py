@@ -176,7 +176,9 @@ backup() {
     # pack in between could remove blobs the repozo backup refers to.  Wait
     # for a pack that runs; a pack started meanwhile does not run.
     if [ -n "$4" ]; then
-        exec 7>>"$4"
+        # Read-only: a pack run by hand by another user may have made it.
+        [ -e "$4" ] || : >>"$4"
+        exec 7<"$4"
         if ! %(flock)s -n 7; then
             [ -z "$verbose" ] || echo "$0: waiting for the pack of $1 to end"
             %(flock)s 7
