@@ -66,11 +66,15 @@ def _server(address, storage):
     return ['%s:%s:%s' % (address.host, address.port, storage)]
 
 
-def lock_path(lock_dir, name, storage):
-    """The lock file held while a storage is packed."""
+def lock_path(lock_dir, name, storage, packable=True):
+    """The lock file held while a storage is packed (and while it is backed
+    up: the backup script holds it too).  packable=False: for a storage
+    zeopack may be unable to name (the backup's)."""
     lock_dir = quoting.abspath(lock_dir, 'lock directory')
+    storage = (_storage(storage) if packable
+               else quoting.storage_name(storage))
     return '%s/%s-pack-%s.lock' % (
-        lock_dir.rstrip('/'), quoting.name(name), _storage(storage))
+        lock_dir.rstrip('/'), quoting.name(name), storage)
 
 
 def locked(lock, argv):

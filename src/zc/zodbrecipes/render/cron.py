@@ -143,7 +143,7 @@ pack() {
     "$@" || status=$?
     case $status in
         0) ;;
-        %(locked)d) echo "$0: $storage is being packed already" >&2
+        %(locked)d) echo "$0: $storage is being packed or backed up now" >&2
             failed=1 ;;
         *) echo "$0: packing $storage failed (exit status $status)" >&2
             failed=1 ;;

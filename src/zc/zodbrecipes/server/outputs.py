@@ -329,6 +329,13 @@ def backup(part):
     if when.days is not None:
         raise part.opt.error('backup', 'a number of days applies to packing'
                              ' only (use backup-keep)')
+    drill = s['backup-drill']
+    if drill:
+        if drill.days is not None:
+            raise part.opt.error('backup-drill', 'a number of days applies'
+                                 ' to packing only')
+        part.render('backup-drill', schedule.distinct_minute, drill, when,
+                    ('backup-drill', 'backup'))
     _packed(part, 'backup')
     triples = [(st.name, st.path, st.blob_dir)
                for st in server.file_storages]
@@ -338,7 +345,7 @@ def backup(part):
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
             part.repozo, part.backuptool, triples, backups,
-            keep=s['backup-keep']), 0o755,
+            keep=s['backup-keep'], lock_dir=layout.run), 0o755,
             kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
@@ -358,6 +365,13 @@ def backup(part):
             'backup', cron.crontab, when, [[script]], user=server.user,
             comment='Back up the ZEO server %s (zc.zodbrecipes)'
             % layout.prefix), kind='backup-crontab', option='backup'))
+        if drill:
+            found.append(File(layout.crond_file('backup-drill'), part.render(
+                'backup-drill', cron.crontab, drill,
+                [[layout.script('restore'), '-t']], user=server.user,
+                comment='Restore drill of the backups of the ZEO server %s'
+                ' (zc.zodbrecipes)' % layout.prefix),
+                kind='drill-crontab', option='backup-drill'))
     return found
 
 
@@ -392,12 +406,18 @@ def systemd(part):
             'pack', render_systemd.pack_units, prefix, s['pack'],
             part.zeopack, server.pack_address,
             [st.name for st in server.file_storages], readable=readable,
-            **account))
+            lock_dir=layout.run, **account))
     if s['backup']:
         units.update(part.render(
             'backup', render_systemd.backup_units, prefix, s['backup'],
             layout.script('backup'), s['backup-directory'],
-            readable=readable + writable, **account))
+            readable=readable + writable, lock_dir=layout.run, **account))
+        if s['backup-drill']:
+            units.update(part.render(
+                'backup-drill', render_systemd.drill_units, prefix,
+                s['backup-drill'], layout.script('restore'),
+                s['backup-directory'], readable=readable + writable,
+                **account))
     found = []
     for unit, text in units.items():
         if unit == prefix + '.service':
