@@ -36,6 +36,9 @@ import sys
 STAMP = re.compile(r'\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\Z')
 DATE = re.compile(r'\d{4}-\d\d-\d\d(-\d\d(-\d\d(-\d\d)?)?)?\Z')
 REPOZO_DATA = ('.fs', '.fsz', '.deltafs', '.deltafsz')
+# A pg_dump archive (custom format) of a RelStorage on PostgreSQL: a full
+# backup of its own, named like repozo's files (STAMP.dump).
+DUMP = '.dump'
 PARTIAL = '.partial-'
 
 
@@ -280,7 +283,8 @@ def copy(source, target, link=False):
 
 def repozo_stamps(repository):
     """The stamps of repozo's data files, oldest first, and the stamps of
-    its full backups."""
+    its full backups (a directory of pg_dump archives, STAMP.dump, holds
+    only full backups)."""
     try:
         names = os.listdir(repository)
     except FileNotFoundError:
@@ -288,9 +292,9 @@ def repozo_stamps(repository):
     stamps, full = set(), set()
     for name in names:
         root, ext = os.path.splitext(name)
-        if ext in REPOZO_DATA and STAMP.match(root):
+        if ext in REPOZO_DATA + (DUMP,) and STAMP.match(root):
             stamps.add(root)
-            if ext in ('.fs', '.fsz'):
+            if ext in ('.fs', '.fsz', DUMP):
                 full.add(root)
     return sorted(stamps), sorted(full)
 
