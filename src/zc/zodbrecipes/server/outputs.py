@@ -118,7 +118,8 @@ def programs(part):
     if part.server.rel and part.settings['pack']:
         wanted.append(('pack', part.zodbpack, 'relstorage.zodbpack'))
     if part.settings['backup']:
-        wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
+        if not part.server.rel:
+            wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
         wanted.append(('backup', part.backuptool,
                        'zc.zodbrecipes.backuptool'))
     found = []
@@ -336,12 +337,36 @@ def backup(part):
                                  ' to packing only')
         part.render('backup-drill', schedule.distinct_minute, drill, when,
                     ('backup-drill', 'backup'))
+    script = layout.script('backup')
+    if server.rel:
+        found = rel_backup(part)
+    else:
+        found = file_backup(part)
+    if layout.crontab:
+        found.append(File(layout.crond_file('backup'), part.render(
+            'backup', cron.crontab, when, [[script]], user=server.user,
+            comment='Back up the ZEO server %s (zc.zodbrecipes)'
+            % layout.prefix), kind='backup-crontab', option='backup'))
+        if drill:
+            found.append(File(layout.crond_file('backup-drill'), part.render(
+                'backup-drill', cron.crontab, drill,
+                [[layout.script('restore'), '-t']], user=server.user,
+                comment='Restore drill of the backups of the ZEO server %s'
+                ' (zc.zodbrecipes)' % layout.prefix),
+                kind='drill-crontab', option='backup-drill'))
+    return found
+
+
+def file_backup(part):
+    """repozo and blob snapshots: the backup and restore scripts of the
+    file storages."""
+    layout, server, s = part.layout, part.server, part.settings
     _packed(part, 'backup')
     triples = [(st.name, st.path, st.blob_dir)
                for st in server.file_storages]
     backups = s['backup-directory']
     script = layout.script('backup')
-    found = [
+    return [
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
             part.repozo, part.backuptool, triples, backups,
@@ -360,18 +385,90 @@ def backup(part):
             stop=[layout.control, 'stop']), 0o755,
             kind='restore-script', option='backup'),
     ]
-    if layout.crontab:
-        found.append(File(layout.crond_file('backup'), part.render(
-            'backup', cron.crontab, when, [[script]], user=server.user,
-            comment='Back up the ZEO server %s (zc.zodbrecipes)'
-            % layout.prefix), kind='backup-crontab', option='backup'))
-        if drill:
-            found.append(File(layout.crond_file('backup-drill'), part.render(
-                'backup-drill', cron.crontab, drill,
-                [[layout.script('restore'), '-t']], user=server.user,
-                comment='Restore drill of the backups of the ZEO server %s'
-                ' (zc.zodbrecipes)' % layout.prefix),
-                kind='drill-crontab', option='backup-drill'))
+
+
+def postgresql_bin(part):
+    """The directory of pg_dump and pg_restore: postgresql-bin, else
+    pg_dump's on PATH, else the newest /usr/lib/postgresql/N/bin."""
+    import glob
+    import shutil
+    given = part.settings['postgresql-bin']
+    wanted = ('pg_dump', 'pg_restore')
+
+    def complete(directory):
+        return all(os.access(os.path.join(directory, p), os.X_OK)
+                   for p in wanted)
+    if given:
+        if not complete(given):
+            raise part.opt.error('postgresql-bin', '%s has no pg_dump and'
+                                 ' pg_restore' % given)
+        return given
+    found = shutil.which('pg_dump')
+    if found and complete(os.path.dirname(found)):
+        return os.path.dirname(found)
+
+    def version(path):
+        number = path.split('/')[-2]
+        return int(number) if number.isdigit() else 0
+    for directory in sorted(glob.glob('/usr/lib/postgresql/*/bin'),
+                            key=version, reverse=True):
+        if complete(directory):
+            return directory
+    raise part.opt.error('backup', 'pg_dump and pg_restore are not on PATH'
+                         ' nor in /usr/lib/postgresql/VERSION/bin: install'
+                         ' PostgreSQL\'s client programs or give'
+                         ' postgresql-bin')
+
+
+def rel_backup(part):
+    """pg_dump and blob snapshots (render/pgbackup.py): the backup
+    script, its password file, and the restore drill (pgrestore.py)."""
+    from zc.zodbrecipes import relconf
+    from zc.zodbrecipes.render import pgbackup
+    layout, server, s = part.layout, part.server, part.settings
+    rel = server.rel
+    if rel.type != 'postgresql':
+        raise part.opt.error('backup', 'a RelStorage on %s: only one on'
+                             ' postgresql is backed up (pg_dump)' % rel.type)
+    dsn = [v for k, v, _ in rel.adapter if k == 'dsn']
+    params = relconf._dsn_checker(part.working_set.entries)(
+        dsn[0] if dsn else '')
+    if not isinstance(params, dict):
+        raise part.opt.error('backup', 'the DSN cannot be read (%s): the'
+                             ' backup needs psycopg2 in the environment'
+                             % (params or 'psycopg2 is missing'))
+    keys = dict((k, v) for k, v, _ in rel.storage)
+    shared = parse.boolean(keys.get('shared-blob-dir', 'false'))
+    blob_dir = keys.get('blob-dir') if shared else None
+    bindir = postgresql_bin(part)
+    storage = _rel_storage(part)
+    backups = s['backup-directory']
+    etc = os.path.dirname(layout.zeo_conf)
+    found = []
+    secret = part.render('rel-storage', pgbackup.pgpass, params)
+    pgpass = None
+    if secret:
+        pgpass = os.path.join(etc, 'pgpass')
+        found.append(File(pgpass, secret, 0o600, option='backup'))
+    found.append(File(layout.script('backup'), part.render(
+        'backup', pgbackup.backup_script, layout.prefix,
+        os.path.join(bindir, 'pg_dump'), part.backuptool, storage, blob_dir,
+        backups, params, pgpass_file=pgpass, keep=s['backup-keep'],
+        lock_dir=layout.run), 0o755, kind='backup-script', option='backup'))
+    restore = layout.script('restore')
+    config = dict(
+        name=layout.prefix, backups=backups,
+        dumps=os.path.join(backups, storage, 'pgdump'),
+        snapshots=os.path.join(backups, storage, 'blobs'),
+        blob_dir=blob_dir, pgpass=pgpass,
+        keep_history=parse.boolean(keys.get('keep-history', 'true')),
+        params=dict((k, v) for k, v in params.items() if k != 'password'),
+        pg_restore=os.path.join(bindir, 'pg_restore'),
+        tool=part.backuptool, stop=' '.join([layout.control, 'stop']),
+        blobsnaps=os.path.join(backups, storage, 'blobs'))
+    found.append(File(restore, part.program(
+        restore, 'zc.zodbrecipes.pgrestore', repr(config)), 0o755,
+        script=True, kind='restore-script', option='backup'))
     return found
 
 

@@ -244,6 +244,8 @@ OPTIONS = [
     Option('backup-keep', at_least_one, 7, 'jobs', needs=BACKUP),
     Option('backup-drill', checked(schedule.parse), None, 'jobs',
            needs=BACKUP),
+    # pg_dump's and pg_restore's directory (a RelStorage on PostgreSQL).
+    Option('postgresql-bin', path, None, 'jobs', needs=BACKUP),
     # The RelStorage to copy the file storage into (relconf.py reads it).
     Option('migrate-to', text, None, 'jobs'),
 
