@@ -32,6 +32,7 @@ import argparse
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,10 @@ def drill(config, sample):
             shutil.rmtree(work)
 
 
+def _stopped(number, frame):
+    raise SystemExit(128 + number)
+
+
 def main(config, args=None):
     prog = sys.argv[0] if args is None else '%s-restore' % config['name']
     parser = argparse.ArgumentParser(
@@ -230,6 +235,10 @@ def main(config, args=None):
     parser.add_argument('-n', '--sample', type=int, default=1000,
                         help='objects to load (default 1000)')
     options = parser.parse_args(sys.argv[1:] if args is None else args)
+    if args is None:
+        # A drill stopped by a signal still drops its scratch database.
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, _stopped)
     if config.get('pgpass'):
         os.environ['PGPASSFILE'] = config['pgpass']
     try:

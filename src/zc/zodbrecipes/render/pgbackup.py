@@ -154,6 +154,8 @@ while [ -e "$dumps/$stamp.dump" ]; do
     sleep 1
     stamp=$(date -u +%%Y-%%m-%%d-%%H-%%M-%%S)
 done
+# Our own incomplete dumps, left by a run that was stopped half-way.
+rm -f "$dumps"/.partial-*.dump
 partial=$dumps/.partial-$stamp.dump
 if ! "$pg_dump" -Fc --no-password -d "$conninfo" -f "$partial"; then
     rm -f "$partial"  # our own incomplete dump
