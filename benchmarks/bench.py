@@ -676,9 +676,14 @@ class Ours(Peer):
         return True
 
     def part(self, name, port):
+        # Like plone.recipe.zeoserver's parts, ours write bin/zeopack and
+        # bin/repozo: one of each per part.
         return ('recipe = zc.zodbrecipes:server\n'
                 'zeo-address = 127.0.0.1:%s\nfile-storage = %s\n'
-                'blob-storage =\n' % (port, storage_path(name)))
+                'blob-storage =\n'
+                'zeopack-script-name = zeopack-%s\n'
+                'repozo-script-name = repozo-%s\n'
+                % (port, storage_path(name), name, name))
 
 
 def our_version():

@@ -8,7 +8,8 @@ would be slow or fragile in /bin/sh:
   ``SNAPSHOTS/STAMP``.  ZODB never changes a blob file once written (a new
   revision is a new file), so a file the previous snapshot has with the same
   size and modification time becomes a hard link to it: a snapshot costs
-  the time and the disk of what changed since the previous one.
+  the time and the disk of what changed since the previous one.  Snapshots
+  are flat (one directory, file a/b/c stored as a+b+c): see FLAT.
 - ``copy [--link] SNAPSHOT BLOBS``: a blob directory from a snapshot (whole
   copies, or hard links for a drill that only reads it).
 - ``choose REPOSITORY SNAPSHOTS [DATE]``: the snapshot that belongs with
@@ -28,12 +29,16 @@ import itertools
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 
 STAMP = re.compile(r'\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\Z')
 DATE = re.compile(r'\d{4}-\d\d-\d\d(-\d\d(-\d\d(-\d\d)?)?)?\Z')
 REPOZO_DATA = ('.fs', '.fsz', '.deltafs', '.deltafsz')
+# A pg_dump archive (custom format) of a RelStorage on PostgreSQL: a full
+# backup of its own, named like repozo's files (STAMP.dump).
+DUMP = '.dump'
 PARTIAL = '.partial-'
 
 
@@ -75,23 +80,123 @@ def _tree(source, target, previous, link_all=False):
     """Copy the tree source to target (which must not exist); files that
     previous (a directory or None) holds unchanged become hard links to
     them.  tmp/ (uploads not yet committed) is copied empty.  Returns
+    (linked, copied, copied bytes).
+
+    A snapshot recreates every directory of a blob directory (thousands,
+    one or more per object with blobs), so the walk does as few system
+    calls per directory as it can: one scandir, a mkdir with the mode (a
+    chmod only when the umask took bits away) and a utime once the
+    directory is filled (its times are the source's, as ``cp -a`` keeps
+    them)."""
+    counts = [0, 0, 0]
+    mask = os.umask(0)
+    os.umask(mask)
+    _directory(source, target, previous, link_all, os.stat(source), mask,
+               counts, True)
+    return tuple(counts)
+
+
+def _directory(source, target, previous, link_all, st, mask, counts, top):
+    mode = stat.S_IMODE(st.st_mode)
+    os.mkdir(target, mode)
+    if mode & mask:
+        os.chmod(target, mode)
+    with os.scandir(source) as entries:
+        entries = list(entries)
+    for entry in entries:
+        name = entry.name
+        here = os.path.join(target, name)
+        old = os.path.join(previous, name) if previous else None
+        if entry.is_dir(follow_symlinks=False):
+            sub = entry.stat(follow_symlinks=False)
+            if top and name == 'tmp':
+                os.mkdir(here, stat.S_IMODE(sub.st_mode))
+                os.chmod(here, stat.S_IMODE(sub.st_mode))
+                os.utime(here, ns=(sub.st_atime_ns, sub.st_mtime_ns))
+            else:
+                _directory(entry.path, here, old, link_all, sub, mask,
+                           counts, False)
+            continue
+        fst = entry.stat(follow_symlinks=False)
+        if old is not None and not link_all:
+            try:
+                if not _same(os.lstat(old), fst):
+                    old = None
+            except OSError:
+                old = None
+        if old is not None:
+            try:
+                os.link(old, here, follow_symlinks=False)
+                counts[0] += 1
+                continue
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM,
+                                   errno.ENOENT):
+                    raise
+        shutil.copy2(entry.path, here, follow_symlinks=False)
+        counts[1] += 1
+        counts[2] += fst.st_size
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+# A snapshot is stored flat: one directory holding every file of the blob
+# directory under its relative path with "/" written "+" ("%" and "+" in
+# names as %25 and %2B; ZODB's names have neither): 0x00+0x3f+0x03d4.blob is
+# 0x00/0x3f/0x03d4.blob.  A blob directory has about a directory per object
+# with blobs, and creating them again in every snapshot cost more than
+# linking the files; restores rebuild them.  FLAT, a name no encoded path
+# has, marks such a snapshot; a snapshot without it is a copy of the tree.
+FLAT = '%snapshot'
+FLAT_TEXT = """\
+A snapshot of a blob directory, stored flat by zc.zodbrecipes: the file
+a+b+c here is the file a/b/c of the blob directory ("%" and "+" in names are
+written %25 and %2B).  bin/NAME-restore rebuilds the directory from it.
+"""
+_ESCAPED = re.compile('%(25|2B)')
+
+
+def _encode(parts):
+    return '+'.join(p.replace('%', '%25').replace('+', '%2B') for p in parts)
+
+
+def _decode(name):
+    parts = [_ESCAPED.sub(lambda m: '%' if m.group(1) == '25' else '+', p)
+             for p in name.split('+')]
+    if any(p in ('', '.', '..') for p in parts):
+        raise Failed('%r is not the name of a file of a snapshot' % name)
+    return parts
+
+
+def _flat(source, target, previous):
+    """The flat snapshot target of the blob directory source; files that
+    previous (a snapshot, flat or not, or None) holds unchanged become hard
+    links to them.  tmp/ (uploads not yet committed) is left out.  Returns
     (linked, copied, copied bytes)."""
     linked = copied = size = 0
-    for top, dirs, names in os.walk(source):
-        relative = os.path.relpath(top, source)
-        here = os.path.normpath(os.path.join(target, relative))
-        os.mkdir(here)
-        shutil.copystat(top, here)
-        if relative == 'tmp':
-            dirs[:] = []
-            continue
-        dirs.sort()
-        for name in sorted(names):
-            path = os.path.join(top, name)
-            st = os.lstat(path)
-            old = (os.path.join(previous, relative, name)
-                   if previous else None)
-            if old is not None and not link_all:
+    flat = previous is not None and os.path.exists(
+        os.path.join(previous, FLAT))
+    os.mkdir(target, 0o700)
+    pending = [(source, ())]
+    while pending:
+        directory, parts = pending.pop()
+        with os.scandir(directory) as entries:
+            entries = list(entries)
+        for entry in entries:
+            relative = parts + (entry.name,)
+            if entry.is_dir(follow_symlinks=False):
+                if relative != ('tmp',):
+                    pending.append((entry.path, relative))
+                continue
+            name = _encode(relative)
+            if len(os.fsencode(name)) > 255:
+                raise Failed('%s: the path is too long for a flat snapshot'
+                             % entry.path)
+            here = os.path.join(target, name)
+            st = entry.stat(follow_symlinks=False)
+            old = None
+            if previous is not None:
+                old = os.path.join(previous,
+                                   name if flat else os.path.join(*relative))
                 try:
                     if not _same(os.lstat(old), st):
                         old = None
@@ -99,17 +204,43 @@ def _tree(source, target, previous, link_all=False):
                     old = None
             if old is not None:
                 try:
-                    os.link(old, os.path.join(here, name))
+                    os.link(old, here, follow_symlinks=False)
                     linked += 1
                     continue
                 except OSError as e:
                     if e.errno not in (errno.EXDEV, errno.EMLINK,
-                                       errno.EPERM):
+                                       errno.EPERM, errno.ENOENT):
                         raise
-            shutil.copy2(path, os.path.join(here, name), follow_symlinks=False)
+            shutil.copy2(entry.path, here, follow_symlinks=False)
             copied += 1
             size += st.st_size
+    with open(os.path.join(target, FLAT), 'w') as f:
+        f.write(FLAT_TEXT)
     return linked, copied, size
+
+
+def _unflatten(source, target, link):
+    """The blob directory target from the flat snapshot source: copies of
+    its files, or hard links for a drill that only reads them."""
+    os.mkdir(target, 0o700)
+    os.mkdir(os.path.join(target, 'tmp'), 0o700)
+    made = {target}
+    with os.scandir(source) as entries:
+        entries = [e for e in entries if e.name != FLAT]
+    for entry in entries:
+        here = os.path.join(target, *_decode(entry.name))
+        parent = os.path.dirname(here)
+        if parent not in made:
+            os.makedirs(parent, 0o700, exist_ok=True)
+            made.add(parent)
+        if link:
+            try:
+                os.link(entry.path, here, follow_symlinks=False)
+                continue
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM):
+                    raise
+        shutil.copy2(entry.path, here, follow_symlinks=False)
 
 
 def snapshot(blobs, directory, stamp):
@@ -128,7 +259,7 @@ def snapshot(blobs, directory, stamp):
     if os.path.exists(partial):
         # Left by a run that failed half-way: our own incomplete copy.
         shutil.rmtree(partial)
-    linked, copied, size = _tree(blobs, partial, previous)
+    linked, copied, size = _flat(blobs, partial, previous)
     os.rename(partial, target)
     say('blobs: %s: %d files copied (%d bytes), %d unchanged (linked)'
         % (target, copied, size, linked), False)
@@ -141,7 +272,10 @@ def copy(source, target, link=False):
     partial = target + '.partial'
     if os.path.lexists(partial):
         raise Failed('%s exists already' % partial)
-    _tree(source, partial, source if link else None, link_all=link)
+    if os.path.exists(os.path.join(source, FLAT)):
+        _unflatten(source, partial, link)
+    else:
+        _tree(source, partial, source if link else None, link_all=link)
     os.rename(partial, target)
 
 
@@ -149,7 +283,8 @@ def copy(source, target, link=False):
 
 def repozo_stamps(repository):
     """The stamps of repozo's data files, oldest first, and the stamps of
-    its full backups."""
+    its full backups (a directory of pg_dump archives, STAMP.dump, holds
+    only full backups)."""
     try:
         names = os.listdir(repository)
     except FileNotFoundError:
@@ -157,9 +292,9 @@ def repozo_stamps(repository):
     stamps, full = set(), set()
     for name in names:
         root, ext = os.path.splitext(name)
-        if ext in REPOZO_DATA and STAMP.match(root):
+        if ext in REPOZO_DATA + (DUMP,) and STAMP.match(root):
             stamps.add(root)
-            if ext in ('.fs', '.fsz'):
+            if ext in ('.fs', '.fsz', DUMP):
                 full.add(root)
     return sorted(stamps), sorted(full)
 

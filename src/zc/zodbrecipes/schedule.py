@@ -336,9 +336,9 @@ def coincidence(a, b):
     return None
 
 
-def distinct_minute(backup, pack):
+def distinct_minute(backup, pack, names=('backup', 'pack')):
     """Return backup unchanged, or raise OptionError if backup and pack can
-    start in the same minute.
+    start in the same minute (names: what the error calls the two jobs).
 
     We do not move a time the user chose: the error says which minute the two
     share, and the user picks another.
@@ -347,8 +347,8 @@ def distinct_minute(backup, pack):
     if when:
         month, dom, hour, minute = when
         raise OptionError(
-            'backup (%s) and pack (%s) would both start at %02d:%02d (for'
+            '%s (%s) and %s (%s) would both start at %02d:%02d (for'
             ' example on %s %d): give them different times'
-            % (backup.cron_time(), pack.cron_time(), hour, minute,
-               MONTHS[month - 1].capitalize(), dom))
+            % (names[0], backup.cron_time(), names[1], pack.cron_time(),
+               hour, minute, MONTHS[month - 1].capitalize(), dom))
     return backup

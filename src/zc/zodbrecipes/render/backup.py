@@ -6,7 +6,8 @@ part), and in it each storage its own::
     BACKUPS/.lock                  held by a backup or restore of the part
     BACKUPS/STORAGE/filestorage/   repozo's repository (full backups, the
                                    incremental backups that follow them)
-    BACKUPS/STORAGE/blobs/STAMP/   a snapshot of the blob directory, named
+    BACKUPS/STORAGE/blobs/STAMP/   a snapshot of the blob directory (flat:
+                                   a+b+c is the blob file a/b/c), named
                                    like the repozo backup taken with it
                                    (UTC time, 2024-01-31-03-00-00)
 
@@ -61,7 +62,7 @@ def _path(value, what):
 
 
 def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
-                  quick=False, verify=True):
+                  quick=False, verify=True, lock_dir=None):
     """A /bin/sh script backing up each storage: ``bin/NAME-backup [-F]``.
 
     - tool: the backuptool program (``parts/NAME/backuptool``).
@@ -73,6 +74,12 @@ def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
     - gzip: compress (``repozo -z``); quick: ``repozo -Q``, checking only the
       last incremental backup's checksum to decide between incremental and
       full; verify: check the repository afterwards (``repozo -V``).
+    - lock_dir: where the pack jobs' per-storage lock files are
+      (``commandline.lock_path``).  Each storage is backed up holding its
+      pack lock, from repozo to the end of the blob snapshot: a pack in
+      between could remove blob files the repozo backup refers to.  The
+      backup waits for a pack that runs; a pack started meanwhile gives up
+      (exit status LOCKED) or waits, as its job does.
     """
     options = ['-z'] if gzip else []
     options += ['-Q'] if quick else []
@@ -86,7 +93,11 @@ def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
         verify='' if verify else '# ',
         locked=LOCKED,
         flock=commandline.FLOCK,
-        calls=_calls('backup', _storages(storages)),
+        calls=_calls('backup', [
+            triple + ((commandline.lock_path(lock_dir, name, triple[0],
+                                             packable=False)
+                       if lock_dir else ''),)
+            for triple in _storages(storages)]),
     )
 
 
@@ -157,16 +168,29 @@ prune_repository() {
     done
 }
 
-# backup STORAGE DATA.FS BLOB-DIRECTORY
+# backup STORAGE DATA.FS BLOB-DIRECTORY PACK-LOCK
 backup() {
     repository=$backups/$1/filestorage
     mkdir -p "$repository"
+    # Hold the storage's pack lock from repozo to the end of the snapshot: a
+    # pack in between could remove blobs the repozo backup refers to.  Wait
+    # for a pack that runs; a pack started meanwhile does not run.
+    if [ -n "$4" ]; then
+        # Read-only: a pack run by hand by another user may have made it.
+        [ -e "$4" ] || : >>"$4"
+        exec 7<"$4"
+        if ! %(flock)s -n 7; then
+            [ -z "$verbose" ] || echo "$0: waiting for the pack of $1 to end"
+            %(flock)s 7
+        fi
+    fi
     "$repozo" -B%(options)s ${full:+-F} -r "$repository" -f "$2"
     %(verify)s"$repozo" -V -r "$repository" >/dev/null
     if [ -n "$3" ]; then
         "$tool" ${verbose:+-v} snapshot "$3" "$backups/$1/blobs" \\
             "$("$tool" stamp "$repository")"
     fi
+    exec 7>&-
     prune_repository "$repository"
     "$tool" ${verbose:+-v} prune "$repository" "$backups/$1/blobs"
 }

@@ -66,11 +66,15 @@ def _server(address, storage):
     return ['%s:%s:%s' % (address.host, address.port, storage)]
 
 
-def lock_path(lock_dir, name, storage):
-    """The lock file held while a storage is packed."""
+def lock_path(lock_dir, name, storage, packable=True):
+    """The lock file held while a storage is packed (and while it is backed
+    up: the backup script holds it too).  packable=False: for a storage
+    zeopack may be unable to name (the backup's)."""
     lock_dir = quoting.abspath(lock_dir, 'lock directory')
+    storage = (_storage(storage) if packable
+               else quoting.storage_name(storage))
     return '%s/%s-pack-%s.lock' % (
-        lock_dir.rstrip('/'), quoting.name(name), _storage(storage))
+        lock_dir.rstrip('/'), quoting.name(name), storage)
 
 
 def locked(lock, argv):
@@ -87,3 +91,21 @@ def pack_commands(name, zeopack, address, storages, lock_dir, days=None):
     return [(s, locked(lock_path(lock_dir, name, s),
                        pack_argv(zeopack, address, s, days)))
             for s in storages]
+
+
+def zodbpack_argv(zodbpack, config, days=None):
+    """RelStorage's zodbpack packing the storages of a configuration file,
+    keeping days days of history (a number or a ``quoting.Var``)."""
+    argv = [quoting.abspath(zodbpack, 'zodbpack')]
+    if days is not None:
+        if not isinstance(days, quoting.Var):
+            days = str(quoting.whole_number(days, 'days'))
+        argv += ['-d', days]
+    return argv + [quoting.abspath(config, 'pack configuration')]
+
+
+def zodbpack_commands(name, zodbpack, config, storage, lock_dir, days=None):
+    """[(storage, argv)]: zodbpack under the storage's lock, the one the
+    ZEO pack job of a storage of that name takes."""
+    return [(storage, locked(lock_path(lock_dir, name, storage),
+                             zodbpack_argv(zodbpack, config, days)))]

@@ -10,6 +10,7 @@ commandline's, shared with the systemd units and the backup script.
 import re
 
 from zc.zodbrecipes.options import OptionError
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import quoting
 from zc.zodbrecipes.render.commandline import LOCKED
 # Also reached from here: cron.pack_argv (render.txt), cron.pack_commands
@@ -67,9 +68,23 @@ def pack_script(name, zeopack, address, storages, lock_dir, days=0):
     It packs all storages (or the one named) even when one fails and exits
     1 if any failed, 2 on bad usage.
     """
-    days = quoting.whole_number(days, 'days')
     commands = pack_commands(name, zeopack, address, storages, lock_dir,
                              quoting.Var('days'))
+    return _pack_script(name, commands, days)
+
+
+def zodbpack_script(name, zodbpack, config, storage, lock_dir, days=0):
+    """The script of pack_script for a RelStorage: zodbpack with the
+    part's pack configuration, under the same lock, with the same usage
+    and exit statuses (0 packed, 1 failed or already being packed, 2 bad
+    usage)."""
+    commands = commandline.zodbpack_commands(
+        name, zodbpack, config, storage, lock_dir, quoting.Var('days'))
+    return _pack_script(name, commands, days)
+
+
+def _pack_script(name, commands, days):
+    days = quoting.whole_number(days, 'days')
     packs = ''.join('pack %s %s\n' % (quoting.sh_word(s),
                                       quoting.sh_command(argv))
                     for s, argv in commands)
@@ -128,7 +143,7 @@ pack() {
     "$@" || status=$?
     case $status in
         0) ;;
-        %(locked)d) echo "$0: $storage is being packed already" >&2
+        %(locked)d) echo "$0: $storage is being packed or backed up now" >&2
             failed=1 ;;
         *) echo "$0: packing $storage failed (exit status $status)" >&2
             failed=1 ;;

@@ -178,35 +178,84 @@ def timer(description, schedule):
 
 
 def pack_units(name, schedule, zeopack, address, storages, user=None,
-               group=None, readable=()):
+               group=None, readable=(), lock_dir=None):
     """{file name: text} for NAME-pack.service and NAME-pack.timer.
 
     Each storage is packed by its own zeopack command, keeping
     schedule.days days of history.  (schedule.email has no systemd
     counterpart: failures show in ``systemctl --failed`` and the journal.)
+    lock_dir: each zeopack holds the storage's lock file there
+    (``commandline.lock_path``), waiting while a backup of the storage
+    holds it (the timer already keeps packs from overlapping).
     """
     name = unit_name(name)
     commands = [commandline.pack_argv(zeopack, address, s, schedule.days)
                 for s in storages]
+    writable = []
+    if lock_dir:
+        commands = [[commandline.FLOCK,
+                     commandline.lock_path(lock_dir, name, s)] + argv
+                    for s, argv in zip(storages, commands)]
+        writable = [lock_dir]
     return {
         name + '-pack.service': job_service(
             'Pack the storages of ZEO server %s' % name, commands,
-            user, group, readable=readable),
+            user, group, writable=writable, readable=readable),
+        name + '-pack.timer': timer(
+            'Pack ZEO server %s on schedule' % name, schedule),
+    }
+
+
+def zodbpack_units(name, schedule, zodbpack, config, storage, lock_dir,
+                   days=0, user=None, group=None, writable=(), readable=()):
+    """{file name: text} for NAME-pack.service and NAME-pack.timer packing
+    a RelStorage with zodbpack keeping days days of history (zodbpack's
+    own default is 1; ours is zeopack's, 0), under the lock of the pack script (a pack
+    started by hand makes the timer's give up, failed, with status 75).
+    writable: what zodbpack writes besides the lock (the blob directory).
+    """
+    name = unit_name(name)
+    commands = [argv for _, argv in commandline.zodbpack_commands(
+        name, zodbpack, config, storage, lock_dir, days)]
+    return {
+        name + '-pack.service': job_service(
+            'Pack the RelStorage of ZEO server %s' % name, commands,
+            user, group, writable=[lock_dir] + list(writable),
+            readable=[config] + list(readable)),
         name + '-pack.timer': timer(
             'Pack ZEO server %s on schedule' % name, schedule),
     }
 
 
 def backup_units(name, schedule, script, backup_dir, user=None, group=None,
-                 readable=()):
+                 readable=(), lock_dir=None):
     """{file name: text} for NAME-backup.service and NAME-backup.timer
-    running the backup script, which may write only to backup_dir.
+    running the backup script, which may write only to backup_dir (and
+    lock_dir, where it takes the pack jobs' locks).
     """
     name = unit_name(name)
     return {
         name + '-backup.service': job_service(
             'Back up ZEO server %s' % name, [[script]], user, group,
-            writable=[backup_dir], readable=readable),
+            writable=[backup_dir] + ([lock_dir] if lock_dir else []),
+            readable=readable),
         name + '-backup.timer': timer(
             'Back up ZEO server %s on schedule' % name, schedule),
+    }
+
+
+def drill_units(name, schedule, script, backup_dir, user=None, group=None,
+                readable=()):
+    """{file name: text} for NAME-backup-drill.service and .timer running
+    the restore script's drill (``-t``), which writes only its scratch
+    directory in backup_dir.
+    """
+    name = unit_name(name)
+    return {
+        name + '-backup-drill.service': job_service(
+            'Restore drill of the backups of ZEO server %s' % name,
+            [[script, '-t']], user, group, writable=[backup_dir],
+            readable=readable),
+        name + '-backup-drill.timer': timer(
+            'Restore drill of ZEO server %s on schedule' % name, schedule),
     }

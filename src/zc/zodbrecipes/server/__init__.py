@@ -54,10 +54,13 @@ class Build:
         # repozo and the control script (resolving is most of a run).
         rel_eggs = (opt.get('rel-storage', relconf.needed_eggs)
                     if settings['rel-storage'] else [])
+        if settings['migrate-to']:
+            rel_eggs += opt.get('migrate-to', relconf.needed_eggs)
         working_set = eggs.working_set(
             buildout, opt, 'eggs',
             ['ZEO', 'zc.zodbrecipes', 'zdaemon'] + settings['eggs']
-            + [e for e in rel_eggs if e not in settings['eggs']])
+            + [e for e in dict.fromkeys(rel_eggs)
+               if e not in settings['eggs']])
         server = config.read(opt, settings, layout, working_set)
         part_ = outputs.Part(buildout, opt, settings, layout, server,
                              working_set)

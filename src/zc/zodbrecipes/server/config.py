@@ -26,7 +26,8 @@ class Server:
     """What the part's server is, once its configuration is validated.
 
     zeo_conf, zdaemon_conf: the texts to write; address: a parse.Address;
-    storages: Storage objects; logs: event log files (besides the
+    storages: Storage objects; rel: the relconf.RelStorage of the
+    rel-storage option (or None); logs: event log files (besides the
     transcript); pid_file; tls: whether clients must speak TLS;
     transcript and socket: zdaemon's; runner: the settings the control
     script needs (see runner_settings); user and group the server runs as;
@@ -83,6 +84,7 @@ def read(opt, settings, layout, working_set):
     server = Server(zeo_conf=zeo_text, user=user, group=group,
                     private_keys=keys, secret=secret,
                     private_dirs=rel.directories if rel else [],
+                    rel=rel,
                     **inspect(opt, settings, config))
     if server.tls and 'zeo.conf' in settings.given:
         for key in _tls_key_files(zeo_text, layout.directory):

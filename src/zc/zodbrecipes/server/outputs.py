@@ -14,6 +14,7 @@ from zc.zodbrecipes import eggs
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import schedule
 from zc.zodbrecipes.render import backup as render_backup
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import cron
 from zc.zodbrecipes.render import logrotate as render_logrotate
 from zc.zodbrecipes.render import quoting
@@ -83,6 +84,16 @@ class Part:
         return self.layout.program('backuptool')
 
     @property
+    def zodbpack(self):
+        return self.layout.program('zodbpack')
+
+    @property
+    def pack_conf(self):
+        """zodbpack's configuration, beside zeo.conf."""
+        return os.path.join(os.path.dirname(self.layout.zeo_conf),
+                            'zodbpack.conf')
+
+    @property
     def ctl(self):
         return self.layout.program('ctl')
 
@@ -105,13 +116,17 @@ def programs(part):
         else 'zc.zodbrecipes.runzeo')
     wanted = [('runzeo', part.runzeo, runzeo),
               ('zeopack', part.zeopack, 'ZEO.scripts.zeopack')]
+    if part.server.rel and part.settings['pack']:
+        wanted.append(('pack', part.zodbpack, 'relstorage.zodbpack'))
     if part.settings['backup']:
-        wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
+        if not part.server.rel:
+            wanted.append(('backup', part.repozo, 'ZODB.scripts.repozo'))
         wanted.append(('backup', part.backuptool,
                        'zc.zodbrecipes.backuptool'))
     found = []
     for option, path, module in wanted:
-        given = part.settings.get(option) if option != 'backup' else None
+        given = (part.settings.get(option)
+                 if option not in ('backup', 'pack') else None)
         if given and os.path.exists(given):
             continue  # the user's own
         if given and not given.startswith(part.layout.directory + os.sep):
@@ -214,10 +229,106 @@ def pack_days(part, when):
     return None
 
 
+def rel_storage_text(rel, name):
+    """%import relstorage and the <relstorage> section of rel for a job
+    (not the server): the blob directory is kept (without it, a pack
+    would never remove the blobs of the objects it removes), the local
+    cache is left out (a job needs none)."""
+    from zc.zodbrecipes import relconf
+    job = relconf.RelStorage(
+        rel.type, [(k, v, src) for k, v, src in rel.storage
+                   if k != 'cache-local-dir'], rel.adapter, rel.eggs,
+        rel.secret, [], rel.type_line)
+    return '%import relstorage\n' + job.text('', name)
+
+
+def _rel_storage(part):
+    """The name of the RelStorage the rel-storage option serves."""
+    return [st.name for st in part.server.storages
+            if st.type == 'relstorage'][0]
+
+
+def rel_pack_config(part):
+    """zodbpack.conf: what a pack of a rel-storage server opens."""
+    rel = part.server.rel
+    if not (rel and part.settings['pack']):
+        return []
+    return [File(part.pack_conf, rel_storage_text(rel, _rel_storage(part)),
+                 0o600 if rel.secret else 0o644, option='pack')]
+
+
+def rel_pack(part, when):
+    """The pack job of a rel-storage server: zodbpack, under the lock and
+    with the exit statuses of the ZEO pack job."""
+    layout, server = part.layout, part.server
+    storage = _rel_storage(part)
+    days = pack_days(part, when) or 0
+    if layout.crontab:
+        commands = part.render(
+            'pack', commandline.zodbpack_commands, layout.prefix,
+            part.zodbpack, part.pack_conf, storage, layout.run, days)
+        return [File(layout.crond_file('pack'), part.render(
+            'pack', cron.crontab, when, [argv for _, argv in commands],
+            user=server.user, comment='Pack the RelStorage of the ZEO'
+            ' server %s (zc.zodbrecipes)' % layout.prefix),
+            kind='pack-crontab', option='pack')]
+    return [File(layout.script('pack'), part.render(
+        'pack', cron.zodbpack_script, layout.prefix, part.zodbpack,
+        part.pack_conf, storage, layout.run, days), 0o755,
+        kind='pack-script', option='pack')]
+
+
+def migration(part):
+    """migrate-to: parts/NAME/migrate.conf (zodbconvert's format: the file
+    storage read-only, so that the running server keeps its lock, and the
+    RelStorage) and bin/NAME-migrate (migratetool.py), which copies,
+    resumes, makes the final pass and checks the copy."""
+    from zc.zodbrecipes import relconf
+    from zc.zodbrecipes import zconf
+    layout, server, s = part.layout, part.server, part.settings
+    if not s['migrate-to']:
+        return []
+    if server.rel:
+        raise part.opt.error('migrate-to', 'the server serves the RelStorage'
+                             ' of rel-storage already')
+    if s['storage-wrapper']:
+        raise part.opt.error('migrate-to', 'the storage is wrapped'
+                             ' (storage-wrapper): its records would be'
+                             ' copied as the wrapper stores them')
+    stored = server.file_storages
+    if len(stored) != 1 or stored[0].type != 'filestorage':
+        raise part.opt.error('migrate-to', 'copies one file storage (without'
+                             ' a wrapper); the server has %s' % ', '.join(
+                                 '%s (%s)' % (st.name, st.type)
+                                 for st in server.storages))
+    st = stored[0]
+    rel = part.opt.get(
+        'migrate-to', relconf.read, base=layout.directory,
+        var=os.path.join(layout.var, layout.name + '-migrate'),
+        sys_path=part.working_set.entries)
+    keys = [('path', st.path)]
+    if st.blob_dir:
+        keys.append(('blob-dir', st.blob_dir))
+    keys.append(('read-only', 'true'))
+    conf = os.path.join(os.path.dirname(layout.zeo_conf), 'migrate.conf')
+    text = (rel_storage_text(rel, 'destination')
+            + zconf.render_section('filestorage', keys, 'source'))
+    script = layout.script('migrate')
+    return [File(conf, text, 0o600 if rel.secret else 0o644,
+                 option='migrate-to'),
+            File(script, part.program(script, 'zc.zodbrecipes.migratetool',
+                                      repr(dict(name=layout.prefix,
+                                                conf=conf, data=st.path))),
+                 0o755, script=True,
+                 option='migrate-to')]
+
+
 def pack(part):
     layout, server, when = part.layout, part.server, part.settings['pack']
     if not when:
         return []
+    if server.rel:
+        return rel_pack(part, when)
     packed = _packed(part, 'pack')
     days = pack_days(part, when)
     if layout.crontab:
@@ -245,16 +356,47 @@ def backup(part):
     if when.days is not None:
         raise part.opt.error('backup', 'a number of days applies to packing'
                              ' only (use backup-keep)')
+    drill = s['backup-drill']
+    if drill:
+        if drill.days is not None:
+            raise part.opt.error('backup-drill', 'a number of days applies'
+                                 ' to packing only')
+        part.render('backup-drill', schedule.distinct_minute, drill, when,
+                    ('backup-drill', 'backup'))
+    script = layout.script('backup')
+    if server.rel:
+        found = rel_backup(part)
+    else:
+        found = file_backup(part)
+    if layout.crontab:
+        found.append(File(layout.crond_file('backup'), part.render(
+            'backup', cron.crontab, when, [[script]], user=server.user,
+            comment='Back up the ZEO server %s (zc.zodbrecipes)'
+            % layout.prefix), kind='backup-crontab', option='backup'))
+        if drill:
+            found.append(File(layout.crond_file('backup-drill'), part.render(
+                'backup-drill', cron.crontab, drill,
+                [[layout.script('restore'), '-t']], user=server.user,
+                comment='Restore drill of the backups of the ZEO server %s'
+                ' (zc.zodbrecipes)' % layout.prefix),
+                kind='drill-crontab', option='backup-drill'))
+    return found
+
+
+def file_backup(part):
+    """repozo and blob snapshots: the backup and restore scripts of the
+    file storages."""
+    layout, server, s = part.layout, part.server, part.settings
     _packed(part, 'backup')
     triples = [(st.name, st.path, st.blob_dir)
                for st in server.file_storages]
     backups = s['backup-directory']
     script = layout.script('backup')
-    found = [
+    return [
         File(script, part.render(
             'backup', render_backup.backup_script, layout.prefix,
             part.repozo, part.backuptool, triples, backups,
-            keep=s['backup-keep']), 0o755,
+            keep=s['backup-keep'], lock_dir=layout.run), 0o755,
             kind='backup-script', option='backup'),
         File(layout.script('restore'), part.render(
             'backup', render_backup.restore_script, layout.prefix,
@@ -269,11 +411,90 @@ def backup(part):
             stop=[layout.control, 'stop']), 0o755,
             kind='restore-script', option='backup'),
     ]
-    if layout.crontab:
-        found.append(File(layout.crond_file('backup'), part.render(
-            'backup', cron.crontab, when, [[script]], user=server.user,
-            comment='Back up the ZEO server %s (zc.zodbrecipes)'
-            % layout.prefix), kind='backup-crontab', option='backup'))
+
+
+def postgresql_bin(part):
+    """The directory of pg_dump and pg_restore: postgresql-bin, else
+    pg_dump's on PATH, else the newest /usr/lib/postgresql/N/bin."""
+    import glob
+    import shutil
+    given = part.settings['postgresql-bin']
+    wanted = ('pg_dump', 'pg_restore')
+
+    def complete(directory):
+        return all(os.access(os.path.join(directory, p), os.X_OK)
+                   for p in wanted)
+    if given:
+        if not complete(given):
+            raise part.opt.error('postgresql-bin', '%s has no pg_dump and'
+                                 ' pg_restore' % given)
+        return given
+    found = shutil.which('pg_dump')
+    if found and complete(os.path.dirname(found)):
+        return os.path.dirname(found)
+
+    def version(path):
+        number = path.split('/')[-2]
+        return int(number) if number.isdigit() else 0
+    for directory in sorted(glob.glob('/usr/lib/postgresql/*/bin'),
+                            key=version, reverse=True):
+        if complete(directory):
+            return directory
+    raise part.opt.error('backup', 'pg_dump and pg_restore are not on PATH'
+                         ' nor in /usr/lib/postgresql/VERSION/bin: install'
+                         ' PostgreSQL\'s client programs or give'
+                         ' postgresql-bin')
+
+
+def rel_backup(part):
+    """pg_dump and blob snapshots (render/pgbackup.py): the backup
+    script, its password file, and the restore drill (pgrestore.py)."""
+    from zc.zodbrecipes import relconf
+    from zc.zodbrecipes.render import pgbackup
+    layout, server, s = part.layout, part.server, part.settings
+    rel = server.rel
+    if rel.type != 'postgresql':
+        raise part.opt.error('backup', 'a RelStorage on %s: only one on'
+                             ' postgresql is backed up (pg_dump)' % rel.type)
+    dsn = [v for k, v, _ in rel.adapter if k == 'dsn']
+    params = relconf._dsn_checker(part.working_set.entries)(
+        dsn[0] if dsn else '')
+    if not isinstance(params, dict):
+        raise part.opt.error('backup', 'the DSN cannot be read (%s): the'
+                             ' backup needs psycopg2 in the environment'
+                             % (params or 'psycopg2 is missing'))
+    keys = dict((k, v) for k, v, _ in rel.storage)
+    shared = parse.boolean(keys.get('shared-blob-dir', 'false'))
+    blob_dir = keys.get('blob-dir') if shared else None
+    bindir = postgresql_bin(part)
+    storage = _rel_storage(part)
+    backups = s['backup-directory']
+    etc = os.path.dirname(layout.zeo_conf)
+    found = []
+    secret = part.render('rel-storage', pgbackup.pgpass, params)
+    pgpass = None
+    if secret:
+        pgpass = os.path.join(etc, 'pgpass')
+        found.append(File(pgpass, secret, 0o600, option='backup'))
+    found.append(File(layout.script('backup'), part.render(
+        'backup', pgbackup.backup_script, layout.prefix,
+        os.path.join(bindir, 'pg_dump'), part.backuptool, storage, blob_dir,
+        backups, params, pgpass_file=pgpass, keep=s['backup-keep'],
+        lock_dir=layout.run), 0o755, kind='backup-script', option='backup'))
+    restore = layout.script('restore')
+    config = dict(
+        name=layout.prefix, backups=backups,
+        dumps=os.path.join(backups, storage, 'pgdump'),
+        snapshots=os.path.join(backups, storage, 'blobs'),
+        blob_dir=blob_dir, pgpass=pgpass,
+        keep_history=parse.boolean(keys.get('keep-history', 'true')),
+        params=dict((k, v) for k, v in params.items() if k != 'password'),
+        pg_restore=os.path.join(bindir, 'pg_restore'),
+        tool=part.backuptool, stop=' '.join([layout.control, 'stop']),
+        blobsnaps=os.path.join(backups, storage, 'blobs'))
+    found.append(File(restore, part.program(
+        restore, 'zc.zodbrecipes.pgrestore', repr(config)), 0o755,
+        script=True, kind='restore-script', option='backup'))
     return found
 
 
@@ -305,17 +526,30 @@ def systemd(part):
             'metrics-address', render_systemd.metrics_service, prefix,
             [layout.control, 'metrics', '--serve'],
             readable=readable + writable, **account)
-    if s['pack']:
+    if s['pack'] and server.rel:
+        units.update(part.render(
+            'pack', render_systemd.zodbpack_units, prefix, s['pack'],
+            part.zodbpack, part.pack_conf, _rel_storage(part), layout.run,
+            pack_days(part, s['pack']) or 0, writable=[
+                st.blob_dir for st in server.storages if st.blob_dir],
+            readable=readable, **account))
+    elif s['pack']:
         units.update(part.render(
             'pack', render_systemd.pack_units, prefix, s['pack'],
             part.zeopack, server.pack_address,
             [st.name for st in server.file_storages], readable=readable,
-            **account))
+            lock_dir=layout.run, **account))
     if s['backup']:
         units.update(part.render(
             'backup', render_systemd.backup_units, prefix, s['backup'],
             layout.script('backup'), s['backup-directory'],
-            readable=readable + writable, **account))
+            readable=readable + writable, lock_dir=layout.run, **account))
+        if s['backup-drill']:
+            units.update(part.render(
+                'backup-drill', render_systemd.drill_units, prefix,
+                s['backup-drill'], layout.script('restore'),
+                s['backup-directory'], readable=readable + writable,
+                **account))
     found = []
     for unit, text in units.items():
         if unit == prefix + '.service':
@@ -381,7 +615,7 @@ def plone_scripts(part):
 
 
 OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
-           pack, backup, systemd, supervisor, plone_scripts)
+           rel_pack_config, migration, pack, backup, systemd, supervisor, plone_scripts)
 
 
 def claim(buildout, opt, paths):

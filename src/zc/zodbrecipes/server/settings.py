@@ -255,6 +255,12 @@ OPTIONS = [
     Option('backup-directory', path, lambda layout: layout.backups, 'jobs',
            needs=BACKUP),
     Option('backup-keep', at_least_one, 7, 'jobs', needs=BACKUP),
+    Option('backup-drill', checked(schedule.parse), None, 'jobs',
+           needs=BACKUP),
+    # pg_dump's and pg_restore's directory (a RelStorage on PostgreSQL).
+    Option('postgresql-bin', path, None, 'jobs', needs=BACKUP),
+    # The RelStorage to copy the file storage into (relconf.py reads it).
+    Option('migrate-to', text, None, 'jobs'),
 
     Option('var', path, None, 'plone'),
     Option('zeo-var', path, None, 'plone'),

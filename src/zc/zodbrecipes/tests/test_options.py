@@ -2,6 +2,7 @@
 and the package's long description (README plus the tested documents)."""
 import os
 import re
+import sys
 import unittest
 
 from zc.zodbrecipes.server import settings
@@ -103,6 +104,9 @@ class DefaultBuildout(unittest.TestCase):
         def normal(name):  # PEP 503: prometheus_client, prometheus-client
             return re.sub(r'[-_.]+', '-', name).lower()
         pins = {normal(k): v for k, v in config.items('versions')}
+        here_python = 'versions:python%d%d' % sys.version_info[:2]
+        if config.has_section(here_python):
+            pins.update((normal(k), v) for k, v in config.items(here_python))
         here_eggs = os.path.join(top, 'eggs') + os.sep
         eggs = [d for d in importlib.metadata.distributions()
                 if str(getattr(d, '_path', '')).startswith(here_eggs)]

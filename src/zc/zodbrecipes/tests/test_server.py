@@ -4,7 +4,8 @@ from zc.zodbrecipes.tests import test_client
 
 def test_suite():
     suite = harness.suite('server.txt', 'start.txt', 'plone.txt')
-    suite.addTest(harness.suite('server-relstorage.txt',
+    suite.addTest(harness.suite('server-relstorage.txt', 'migrate.txt',
+                                'relstorage-backup.txt',
                                 setUp=test_client.postgres_setUp,
                                 tearDown=test_client.tearDown))
     return suite
