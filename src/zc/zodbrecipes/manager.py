@@ -149,7 +149,7 @@ def make_directories(spawn, owner):
     user) finds a directory it can write."""
     for d in (spawn['directory'], os.path.dirname(spawn['socket'])):
         if d and not os.path.isdir(d):
-            os.mkdir(d, 0o755)
+            os.mkdir(d, 0o750)
             if owner:
                 os.chown(d, *owner)
 
