@@ -269,7 +269,8 @@ def systemd(part):
     units = {prefix + '.service': part.render(
         'systemd-directory', render_systemd.server_service, prefix,
         part.runzeo, layout.zeo_conf, directory=layout.workdir,
-        writable=writable, readable=readable, **account)}
+        writable=writable, readable=readable, umask=server.umask,
+        **account)}
     if s['pack']:
         units.update(part.render(
             'pack', render_systemd.pack_units, prefix, s['pack'],
@@ -302,7 +303,8 @@ def supervisor(part):
                      'supervisor-directory', render_supervisor.render,
                      layout.prefix, part.runzeo, layout.zeo_conf,
                      server.transcript, user=server.user,
-                     directory=layout.workdir), kind='supervisor-file',
+                     directory=layout.workdir, umask=server.umask),
+                 kind='supervisor-file',
                  option='supervisor-directory')]
 
 
