@@ -420,7 +420,7 @@ def user_group(opt, user):
     except KeyError:
         if os.geteuid() == 0:
             raise opt.error('effective-user' if opt.has('effective-user') else
-                            'deployment',
+                            'user' if opt.has('user') else 'deployment',
                             'there is no user %r on this system' % user)
         return user
     try:
