@@ -14,6 +14,7 @@ from zc.zodbrecipes import eggs
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import schedule
 from zc.zodbrecipes.render import backup as render_backup
+from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import cron
 from zc.zodbrecipes.render import logrotate as render_logrotate
 from zc.zodbrecipes.render import quoting
@@ -348,19 +349,46 @@ OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
 
 def claim(buildout, opt, paths):
     """Refuse a file another part of this buildout run writes too (two
-    server parts with one bin/zeopack, say); paths: (path, option)."""
+    server parts with one bin/zeopack, say), or a path its server or jobs
+    use at run time; paths: (path, option) for files, (path, option,
+    'used') for run-time paths."""
     claimed = buildout.__dict__.setdefault('_zc_zodbrecipes_files', {})
-    for path, option in paths:
+    for path, option, *used in paths:
         other = claimed.setdefault(path, opt.part)
         if other != opt.part:
-            raise opt.error(option or 'name', '%s is written by part %s too:'
-                            ' give one of them another name' % (path, other))
+            raise opt.error(option or 'name', '%s is %s by part %s too:'
+                            ' give one of them another name' % (
+                                path, 'used' if used else 'written', other))
+
+
+def runtime_paths(part):
+    """(path, option, 'used') for what the server and its jobs use at run
+    time, which no other part may use: zdaemon's socket, the transcript
+    and logs, the pid file, the data files and the pack jobs' locks."""
+    layout, server, source = part.layout, part.server, part.source
+    found = [(server.socket, source('socket-name', 'zdaemon.conf')),
+             (server.transcript, source('zdaemon.conf'))]
+    found += [(p, source('zeo.conf', 'zeo-log')) for p in server.logs]
+    if server.pid_file:
+        found.append((server.pid_file, source('zeo.conf', 'pid-file')))
+    for st in server.storages:
+        found += [(st.path, source('zeo.conf', 'file-storage'))] * bool(
+            st.path)
+        found += [(st.blob_dir, source('zeo.conf', 'blob-storage'))] * bool(
+            st.blob_dir)
+    if part.settings['pack']:
+        found += [(commandline.lock_path(layout.run, layout.prefix, st.name),
+                   'pack') for st in server.file_storages]
+    unique = dict.fromkeys((os.path.abspath(p), o, 'used') for p, o in found)
+    return list(unique)
 
 
 def render(part):
-    """Every file of the part, in the order they are written."""
+    """Every file of the part, in the order they are written; part.claims
+    are those and the part's run-time paths (see claim)."""
     files = [f for output in OUTPUTS for f in output(part)]
-    claim(part.buildout, part.opt, [(f.path, f.option) for f in files])
+    part.claims = [(f.path, f.option) for f in files] + runtime_paths(part)
+    claim(part.buildout, part.opt, part.claims)
     return files
 
 
