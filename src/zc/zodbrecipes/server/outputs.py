@@ -131,6 +131,7 @@ def control_script(part):
     config = dict(
         name=layout.name,
         zdaemon_conf=layout.zdaemon_conf,
+        zeo_conf=layout.zeo_conf,
         address=server.address.local(),
         address_str=str(server.address),
         tls=server.tls,
@@ -266,12 +267,15 @@ def systemd(part):
                  ([server.pid_file] if server.pid_file else [])]
     writable = list(dict.fromkeys(writable))
     readable = [sys.executable, layout.directory]
+    runtime = [layout.workdir] + [os.path.dirname(p) for p in (
+        [server.pid_file] if server.pid_file else []) + (
+        [server.address.socket] if server.address.socket else [])]
     account = dict(user=server.user, group=server.group)
     units = {prefix + '.service': part.render(
         'systemd-directory', render_systemd.server_service, prefix,
         part.runzeo, layout.zeo_conf, directory=layout.workdir,
         writable=writable, readable=readable, umask=server.umask,
-        **account)}
+        runtime=runtime, **account)}
     if s['pack']:
         units.update(part.render(
             'pack', render_systemd.pack_units, prefix, s['pack'],

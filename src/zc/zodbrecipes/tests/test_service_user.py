@@ -11,6 +11,9 @@ also when it fails.
 import collections
 import gzip
 import os
+import shlex
+import signal
+import subprocess
 import shutil
 import threading
 import time
@@ -45,6 +48,8 @@ class Fixture:
             deployment = app
             shell-script = true
             pack = 0 3 * * sun 0
+            systemd-directory = ${app:etc-directory}/../systemd
+            supervisor-directory = ${app:etc-directory}/../supervisor
             zeo.conf =
             ''') + conf)
         if result.returncode:
@@ -57,6 +62,8 @@ class Fixture:
         self.socket = os.path.join(self.run, 'zeo-zdaemon.sock')
         self.logrotate = os.path.join(d, 'etc', 'logrotate.d', 'app-zeo')
         self.cron = os.path.join(d, 'etc', 'cron.d', 'pack-app-zeo')
+        self.unit = os.path.join(d, 'etc', 'systemd', 'app-zeo.service')
+        self.program = os.path.join(d, 'etc', 'supervisor', 'app-zeo.conf')
 
     def close(self):
         try:
@@ -272,3 +279,103 @@ class ServiceUserTests(unittest.TestCase):
         talk.wait_for(lambda: os.path.getsize(current) > 0, 15)
         self.assertGreater(os.path.getsize(current), 0)
         self.stop()
+
+    # -- systemd and supervisor, their lines run verbatim ----------------
+
+    def run_verbatim(self, argv, user, directory, umask, stdout=None):
+        """argv as systemd or supervisord start it: as user (its group and
+        groups), in directory, with umask.  Stopped at clean-up."""
+        import grp
+        import pwd
+        record = pwd.getpwnam(user)
+        groups = sorted(g.gr_gid for g in grp.getgrall()
+                        if user in g.gr_mem)
+
+        def become():
+            os.setgid(record.pw_gid)
+            os.setgroups(groups)
+            os.setuid(record.pw_uid)
+            os.umask(umask)
+        process = subprocess.Popen(
+            argv, cwd=directory, preexec_fn=become,
+            stdout=stdout or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.addCleanup(harness.terminate, [process.pid])
+        self.addCleanup(process.wait)
+        harness.wait_until(
+            lambda: talk.probe(('127.0.0.1', self.f.port))
+            or process.poll() is not None, 60, what='the server')
+        self.assertIsNone(process.poll(), 'the server exited')
+        self.assertTrue(talk.probe(('127.0.0.1', self.f.port)))
+        self.assertEqual(process_user(process.pid), user)
+        return process
+
+    def assert_rotation_reopens(self, process):
+        """Real logrotate -f with the generated file (its postrotate, as
+        the service user, runs the rc script's logreopen, which finds
+        runzeo run without zdaemon): the server then writes into the new
+        event log, not into the rotated one."""
+        logrotate = tools.require('logrotate')
+        events = os.path.join(self.f.log, 'zeo-events.log')
+        harness.commit(('127.0.0.1', self.f.port), 'before', 1)
+        result = runas(None, [logrotate, '-f', '-s', os.path.join(
+            self.f.top, 'unmanaged.state'), self.f.logrotate])
+        self.assertEqual(result.returncode, 0, result.stdout)
+        rotated = os.path.getsize(events + '.1')
+
+        def new_handshakes():
+            with open(events) as f:
+                return f.read().count('received handshake')
+        self.assertEqual(new_handshakes(), 0)
+        harness.commit(('127.0.0.1', self.f.port), 'after', 2)
+        self.assertTrue(talk.wait_for(new_handshakes, 15),
+                        'the new event log has no line of the new client')
+        self.assertEqual(os.path.getsize(events + '.1'), rotated)
+        self.assertEqual(mode(events) & 0o007, 0)
+
+    def unit(self):
+        """{key: value} of the server unit's [Service] section."""
+        found = {}
+        section = None
+        with open(self.f.unit) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith('['):
+                    section = line
+                elif section == '[Service]' and '=' in line:
+                    key, value = line.split('=', 1)
+                    found[key] = value
+        return found
+
+    def test_systemd_unit_lines_verbatim(self):
+        service = self.unit()
+        self.assertEqual(service['User'], self.f.user)
+        self.assertNotIn('ExecStop', service)  # KillSignal= stops it
+        process = self.run_verbatim(
+            shlex.split(service['ExecStart']), service['User'],
+            service['WorkingDirectory'], int(service['UMask'], 8))
+        self.assert_rotation_reopens(process)
+        # ExecReload, as systemd runs it: as User=, $MAINPID the server's.
+        events = os.path.join(self.f.log, 'zeo-events.log')
+        os.rename(events, events + '.moved')
+        reload = shlex.split(service['ExecReload'].replace(
+            '$MAINPID', str(process.pid)))
+        result = runas(service['User'], reload)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertTrue(talk.wait_for(lambda: os.path.exists(events), 15),
+                        'ExecReload did not reopen the event log')
+        process.send_signal(getattr(signal, service['KillSignal']))
+        self.assertEqual(process.wait(60), 0)
+
+    def test_supervisor_program_lines_verbatim(self):
+        with open(self.f.program) as f:
+            program = dict(line.strip().split('=', 1) for line in f
+                           if '=' in line)
+        self.assertEqual(program['user'], self.f.user)
+        with open(program['stdout_logfile'], 'ab') as log:
+            process = self.run_verbatim(
+                shlex.split(program['command']), program['user'],
+                program['directory'], int(program['umask'], 8), stdout=log)
+        self.assert_rotation_reopens(process)
+        process.send_signal(getattr(signal, 'SIG' + program['stopsignal']))
+        self.assertIn(str(process.wait(60)),
+                      program['exitcodes'].split(','))
