@@ -128,6 +128,8 @@ def server_service(name, runzeo, config, user=None, group=None,
         if not re.match(r'0?[0-7]{3}\Z', str(umask)):
             raise OptionError('umask: %r is not an octal umask' % (umask,))
         service.append('UMask=%04o' % int(str(umask), 8))
+    # (The writable paths are checked first: their errors name them.)
+    hardening = _hardening(writable, [runzeo, config, directory, *readable])
     service += _runtime(runtime_directories(runtime))
     service += [
         'WorkingDirectory=' + quoting.systemd_word(directory, 'directory'),
@@ -139,7 +141,7 @@ def server_service(name, runzeo, config, user=None, group=None,
         'Restart=on-failure',
         # runzeo exits 2 on a configuration error: restarting won't help.
         'RestartPreventExitStatus=2',
-        *_hardening(writable, [runzeo, config, directory, *readable]),
+        *hardening,
     ]
     return _unit([
         ('Unit', ['Description=ZEO server %s' % name,
