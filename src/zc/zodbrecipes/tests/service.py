@@ -62,7 +62,15 @@ class Account:
         self.group = grp.getgrgid(self.gid).gr_name
 
     def close(self):
-        subprocess.run(['userdel', self.name], check=False)
+        """userdel refuses a user whose processes still run: the servers
+        the tests started are being stopped; wait for them (bounded)."""
+        def deleted():
+            return subprocess.run(
+                ['userdel', self.name], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL).returncode in (0, 6)  # 6: gone
+        if not talk.wait_for(deleted, 30, interval=0.2):
+            print('could not remove the test user %s' % self.name,
+                  file=sys.stderr)
 
 
 class Interpreter:
