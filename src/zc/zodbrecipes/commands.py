@@ -257,9 +257,9 @@ class Server:
         except OSError as e:
             print('%s: start failed: %s' % (self.label, e), file=sys.stderr)
             return 1
-        child, pid, self.ready = launched
+        child, pid, self.ready, why = launched
         try:
-            return self.wait_serving(logs, child, pid)
+            return self.wait_serving(logs, child, pid, why)
         finally:
             self.release()
 
@@ -271,17 +271,17 @@ class Server:
             os.close(self.ready)
             self.ready = None
 
-    def wait_serving(self, logs, child, pid):
+    def wait_serving(self, logs, child, pid, why=''):
         if not pid:
             os.waitpid(child, 0)
-            return self.start_failed(logs, 'the server could not be spawned')
+            return self.start_failed(logs, 'the server could not be spawned',
+                                     why)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             # Another ZEO server on the address answers too, while ours
             # fails to bind: only ours counts.
             if self.serving(pid):
-                self.say_serving(pid)
-                return 0
+                return self.wait_supervised(logs, child, pid)
             if os.waitpid(child, os.WNOHANG)[0]:
                 return self.start_failed(logs, 'the daemon manager exited')
             if not alive(pid):
@@ -289,13 +289,34 @@ class Server:
             time.sleep(POLL)
         return self.timed_out()
 
-    def start_failed(self, logs, what):
+    def wait_supervised(self, logs, child, pid):
+        """runzeo serves: start succeeds once the daemon manager we
+        launched has loaded zdaemon and answers on its socket for that
+        runzeo.  A manager that died meanwhile (it could not load zdaemon
+        as the server's user, say) would leave runzeo orphaned, and
+        status and stop saying "not running": that is a failed start."""
+        self.release()
+        from zc.zodbrecipes.manager import GRACE
+        status = query(self.socket, timeout=GRACE + 30)
+        if status and status.get('application') == str(pid):
+            self.say_serving(pid)
+            return 0
+        if alive(pid) and not wait_for(lambda: not alive(child), 5):
+            return self.start_failed(  # pragma: no cover (races)
+                logs, 'the daemon manager does not answer on %s'
+                % self.socket)
+        if alive(pid):  # the manager is gone: nothing supervises runzeo
+            os.kill(pid, 15)  # SIGTERM: runzeo closes its storages
+            wait_gone(pid, self.stop_timeout)
+        return self.start_failed(logs, 'the daemon manager exited')
+
+    def start_failed(self, logs, what, why=''):
         self.release()
         # Do not leave zdaemon restarting a server that cannot start.
         if self.status():
             send(self.socket, 'stop')
             wait_for(lambda: not self.status(), self.stop_timeout + 30)
-        text = wait_for(lambda: reason_or_none(logs.new_text()), 1)
+        text = why or wait_for(lambda: reason_or_none(logs.new_text()), 1)
         what = self.taken() or what
         print('%s: start failed, %s: %s' % (
             self.label, what, text or 'no message in the log (%s)'

@@ -34,10 +34,17 @@ class Taken(Exception):
     """Another daemon manager answers on the socket."""
 
 
-def claim(path):
+def claim(path, owner=None):
     """Bind zdaemon's socket, as zdrun does: bind a temporary name, then
     link it to the real one (an atomic test-and-set).  A stale socket
-    (nobody answers) is removed."""
+    (nobody answers) is removed.
+
+    owner is (uid, gid) of the user the manager will become, or None.
+    zdctl switches user before zdrun binds, so the socket is that user's;
+    here root binds it before the manager switches, so it is handed over
+    before it is linked: else only root could connect (mode 0700), and the
+    service user's status, stop or logreopen (logrotate's postrotate runs
+    as it) would find "not running"."""
     temp = '%s.%d' % (path, os.getpid())
     for attempt in range(50):
         _unlink(temp)
@@ -45,6 +52,8 @@ def claim(path):
         try:
             sock.bind(temp)
             os.chmod(temp, 0o700)
+            if owner:
+                os.chown(temp, *owner)
             try:
                 os.link(temp, path)
             except FileExistsError:
@@ -78,11 +87,11 @@ def _quietly(function, *args):
 
 def launch(spawn):
     """Fork the daemon manager; return (its pid, runzeo's pid or 0, the
-    pipe to close once runzeo serves or failed)."""
-    for d in (spawn['directory'], os.path.dirname(spawn['socket'])):
-        if d and not os.path.isdir(d):
-            os.mkdir(d)
-    sock = claim(spawn['socket'])
+    pipe to close once runzeo serves or failed, why runzeo could not be
+    spawned or '')."""
+    owner = _owner(spawn.get('user'))
+    make_directories(spawn, owner)
+    sock = claim(spawn['socket'], owner)
     r, w = os.pipe()
     go, ready = os.pipe()
     try:
@@ -109,14 +118,40 @@ def launch(spawn):
     os.close(w)
     os.close(go)
     sock.close()
-    data = b''
-    while True:
-        chunk = os.read(r, 64)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    return child, int(data or 0), ready
+    pid, _, why = _read_all(r).decode('utf-8', 'replace').partition(' ')
+    return child, int(pid or 0), ready, why.strip()
+
+
+def _account(user):
+    import pwd
+    try:
+        return pwd.getpwuid(int(user))
+    except ValueError:
+        return pwd.getpwnam(user)
+
+
+def _owner(user):
+    """(uid, gid) of the user the manager switches to, when it switches
+    (as root); else None."""
+    if user is None or os.geteuid() != 0:
+        return None
+    record = _account(user)
+    if record.pw_uid == 0:
+        return None
+    return record.pw_uid, record.pw_gid
+
+
+def make_directories(spawn, owner):
+    """The run-time directories of zdaemon.conf (directory, the socket's):
+    created when missing, as zdctl does, owned by the user the server runs
+    as.  /run is emptied by a reboot: the start after it creates them
+    again, and the pack job's lock (in the same run directory, as the cron
+    user) finds a directory it can write."""
+    for d in (spawn['directory'], os.path.dirname(spawn['socket'])):
+        if d and not os.path.isdir(d):
+            os.mkdir(d, 0o750)
+            if owner:
+                os.chown(d, *owner)
 
 
 def _manager(spawn, sock, report, go):
@@ -136,8 +171,8 @@ def _manager(spawn, sock, report, go):
         os.dup2(null, 0)
         os.close(null)
     except Exception as e:
-        # Still the control script's stderr: the operator sees this.
-        print('cannot start the daemon manager: %s' % e, file=sys.stderr)
+        # Told to the control script, which says why start failed.
+        _report(report, 0, 'cannot start the daemon manager: %s' % e)
         _unlink(spawn['socket'])
         return 1
     read_from, write_to = os.pipe()
@@ -149,17 +184,32 @@ def _manager(spawn, sock, report, go):
     os.umask(spawn.get('umask', 0o22))
     program = spawn['program']
     started = time.time()
+    # An exec that fails (runzeo or its interpreter not executable by the
+    # user, a missing file) is told through a close-on-exec pipe: EOF
+    # there means runzeo runs.  Its message would otherwise wait in the
+    # transcript pipe that only zdaemon's copier empties.
+    failed_r, failed_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.closerange(3, 256)
+            os.closerange(3, failed_w)
+            os.closerange(failed_w + 1, 256)
             os.execv(program[0], program)
         except BaseException as e:
-            os.write(2, ("can't exec %r: %s\n" % (program[0], e)).encode())
+            message = 'cannot execute %s: %s' % (
+                program[0], getattr(e, 'strerror', None) or e)
+            os.write(2, (message + '\n').encode())
+            os.write(failed_w, message.encode())
         finally:
             os._exit(127)
-    os.write(report, str(pid).encode())
-    os.close(report)
+    os.close(failed_w)
+    failure = _read_all(failed_r)
+    if failure:
+        os.waitpid(pid, 0)
+        _report(report, 0, failure.decode('utf-8', 'replace'))
+        _unlink(spawn['socket'])
+        return 127
+    _report(report, pid)
     # Loading zdaemon and its configuration takes a tenth of a second of
     # CPU, which on a busy machine runzeo's start would pay for: wait
     # until the control script has seen runzeo serve (or fail, or gave
@@ -176,15 +226,28 @@ def _manager(spawn, sock, report, go):
     return 0
 
 
+def _report(fd, pid, why=''):
+    """Tell the control script runzeo's pid, or 0 and why there is none."""
+    os.write(fd, ('%d %s' % (pid, why)).encode('utf-8', 'replace'))
+    os.close(fd)
+
+
+def _read_all(fd):
+    data = b''
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return data
+
+
 def _set_user(user):
     """Become user, as zdctl does before it spawns zdrun."""
     if user is None:
         return
-    import pwd
-    try:
-        record = pwd.getpwuid(int(user))
-    except ValueError:
-        record = pwd.getpwnam(user)
+    record = _account(user)
     if os.geteuid() != 0:
         if os.geteuid() != record.pw_uid:
             raise OSError('only root can switch to user %s' % user)

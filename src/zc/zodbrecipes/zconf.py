@@ -21,6 +21,17 @@ def quote(value):
     return str(value).replace('$', '$$')
 
 
+def lines(text, keepends=False):
+    """The lines of text as ZConfig reads them: a line ends at "\n" only
+    (ZConfig reads a file whole into a StringIO and calls readline).
+    str.splitlines also ends lines at "\r", "\f", "\x85", U+2028 and
+    others: there, the rest of a comment such as "# old\u2028user root"
+    would look like a ``user`` key that ZConfig never sees."""
+    found = re.findall(r'[^\n]*\n|[^\n]+\Z', text)
+    return found if keepends else [line[:-1] if line.endswith('\n')
+                                   else line for line in found]
+
+
 def has_section(text, type_):
     return re.search(r'(?im)^\s*<%s(\s[^>]*)?>' % re.escape(type_), text)
 
@@ -58,9 +69,9 @@ def merge_section_keys(text, type_, defaults):
     before the section's end tag, in the section's indentation; without
     such a section, a new one is appended.
     """
-    lines = ensure_newline(text).splitlines(keepends=True)
+    text_lines = lines(ensure_newline(text), keepends=True)
     start = end = None
-    for i, line in enumerate(lines):
+    for i, line in enumerate(text_lines):
         if start is None and re.match(
                 r'\s*<%s(\s[^>]*)?>\s*$' % re.escape(type_), line, re.I):
             start = i
@@ -69,17 +80,17 @@ def merge_section_keys(text, type_, defaults):
             end = i
             break
     if start is None or end is None:
-        return ''.join(lines) + render_section(type_, defaults)
+        return ''.join(text_lines) + render_section(type_, defaults)
     present = set()
     indent = '  '
-    for line in lines[start + 1:end]:
+    for line in text_lines[start + 1:end]:
         words = line.split()
         if words and not words[0].startswith(('#', '<', '%')):
             present.add(words[0].lower())
             indent = line[:len(line) - len(line.lstrip())]
     added = ['%s%s %s\n' % (indent, k, quote(v))
              for k, v in defaults if k.lower() not in present]
-    return ''.join(lines[:end] + added + lines[end:])
+    return ''.join(text_lines[:end] + added + text_lines[end:])
 
 
 # Keys removed from ZEO's <zeo> section in ZEO 5, and what replaces them.
@@ -99,7 +110,7 @@ REMOVED['authentication-realm'] = REMOVED['authentication-protocol']
 
 def removed_keys(text):
     """(lineno, line, key, advice) for each key ZEO no longer knows."""
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(lines(text), 1):
         words = line.split()
         if words and words[0].lower() in REMOVED:
             yield n, line.strip(), words[0], REMOVED[words[0].lower()]
@@ -166,9 +177,9 @@ class ConfigError(Exception):
 
 
 def _line(text, lineno):
-    lines = text.splitlines()
-    if lineno and 0 < lineno <= len(lines):
-        return lines[lineno - 1].strip()
+    found = lines(text)
+    if lineno and 0 < lineno <= len(found):
+        return found[lineno - 1].strip()
 
 
 def _file_url(path):
@@ -224,7 +235,7 @@ def _guess_line(text, message):
     # Some ZConfig errors name a key or section but carry no line number.
     for word in re.findall(r"'([^']+)'|\"([^\"]+)\"", message):
         word = (word[0] or word[1]).lower()
-        for n, line in enumerate(text.splitlines(), 1):
+        for n, line in enumerate(lines(text), 1):
             words = line.replace('<', ' ').replace('>', ' ').split()
             if words and words[0].lower() == word:
                 return n
@@ -235,7 +246,7 @@ def _guess_line(text, message):
 
 def _import_line(text, error):
     name = getattr(error, 'name', None) or ''
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(lines(text), 1):
         words = line.split()
         if (len(words) == 2 and words[0].lower() == '%import'
                 and name and (words[1] == name
@@ -247,7 +258,7 @@ def _import_line(text, error):
 
 def _filename_line(text, filename):
     if filename:
-        for n, line in enumerate(text.splitlines(), 1):
+        for n, line in enumerate(lines(text), 1):
             if str(filename) in line:
                 return n, line.strip()
     return None, None

@@ -107,10 +107,24 @@ class Control(zdctl.ZDCmd):
     def do_logreopen(self, arg):
         self.get_status()
         if not self.zd_up:
-            return self.not_running('no log reopened')
+            return self.reopen_unmanaged()
         self.send_action('reopen_transcript')
         if self.zd_pid:
             os.kill(self.zd_pid, 12)  # SIGUSR2: runzeo reopens its logs
+        return 0
+
+    def reopen_unmanaged(self):
+        """No daemon manager answers: a runzeo of this configuration run
+        by systemd or supervisor reopens its logs on SIGUSR2 just the
+        same.  logrotate's postrotate runs logreopen whichever runs the
+        server; without this, the server would write on into the rotated
+        file, to be compressed and deleted later."""
+        pid = runzeo_of(self.server.address, self.config.get('zeo_conf'))
+        if not pid:
+            return self.not_running('no log reopened')
+        os.kill(pid, signal.SIGUSR2)
+        print('%s: logs reopened (pid %d, not run by zdaemon)'
+              % (self.label, pid))
         return 0
 
     def do_reopen_transcript(self, arg):
@@ -205,3 +219,22 @@ def main(config, args):
     options.realize(['-C', config['zdaemon_conf']] + list(args))
     control = Control(options, config)
     return control.onecmd(' '.join(options.args)) or 0
+
+
+def runzeo_of(address, zeo_conf):
+    """The pid of the runzeo listening on address with zeo_conf as its
+    configuration (-C), or None (another program, or no way to tell)."""
+    if not zeo_conf:
+        return None
+    pid = talk.holder(address)
+    if not pid:
+        return None
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = f.read().decode('utf-8', 'replace').split('\0')
+    except OSError:
+        return None
+    for i, arg in enumerate(argv[:-1]):
+        if arg in ('-C', '--configure') and argv[i + 1] == zeo_conf:
+            return pid
+    return None

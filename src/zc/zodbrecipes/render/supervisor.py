@@ -5,6 +5,9 @@ when stopped with SIGTERM and 2 when its configuration is wrong: both are
 "expected" (``exitcodes=0,2``), so ``autorestart=unexpected`` restarts the
 server after a crash but does not loop on a broken configuration.
 """
+import re
+
+from zc.zodbrecipes.options import OptionError
 from zc.zodbrecipes.render import quoting
 
 
@@ -17,13 +20,14 @@ def _path(path, what):
 
 
 def render(name, runzeo, config, logfile, user=None, directory=None,
-           stop_timeout=300):
+           stop_timeout=300, umask=None):
     """The text of a [program:NAME] section.
 
     - logfile: where supervisord writes what runzeo prints (startup
       errors, mostly: the server logs to its own event log).
     - stop_timeout: seconds between SIGTERM and SIGKILL: closing a big
       FileStorage writes its index.
+    - umask: an octal string, the umask runzeo creates its files with.
     """
     name = quoting.name(name)
     lines = [
@@ -35,6 +39,10 @@ def render(name, runzeo, config, logfile, user=None, directory=None,
         lines.append('directory=' + _path(directory, 'directory'))
     if user:
         lines.append('user=' + quoting.user(user))
+    if umask is not None:
+        if not re.match(r'0?[0-7]{3}\Z', str(umask)):
+            raise OptionError('umask: %r is not an octal umask' % (umask,))
+        lines.append('umask=%03o' % int(str(umask), 8))
     lines += [
         'autostart=true',
         'autorestart=unexpected',

@@ -45,6 +45,35 @@ def _paths(paths, what):
             for p in paths]
 
 
+RUN = ('/run/', '/var/run/')
+
+
+def runtime_directories(paths):
+    """The RuntimeDirectory= names (relative to /run) of those directories
+    that live under /run (or /var/run, its old name): a tmpfs that a
+    reboot empties.  systemd creates them at every start, owned by the
+    unit's User=."""
+    found = []
+    for path in paths:
+        path = quoting.abspath(path, 'directory').rstrip('/')
+        for run in RUN:
+            if path.startswith(run) and path != run.rstrip('/'):
+                found.append(quoting.systemd_word(path[len(run):],
+                                                  'run-time directory'))
+    return list(dict.fromkeys(found))
+
+
+def _runtime(directories):
+    """Lines creating the run-time directories (0750), kept when the unit
+    stops: other units (several servers of one deployment, their jobs)
+    use them too."""
+    if not directories:
+        return []
+    return ['RuntimeDirectory=' + ' '.join(directories),
+            'RuntimeDirectoryMode=0750',
+            'RuntimeDirectoryPreserve=yes']
+
+
 def _hardening(writable, readable):
     """Sandboxing lines; writable directories stay writable."""
     writable = _paths(writable, 'writable path')
@@ -73,13 +102,16 @@ def _unit(sections):
 
 def server_service(name, runzeo, config, user=None, group=None,
                    directory=None, writable=(), readable=(),
-                   stop_timeout=300, umask=None, ready=None):
+                   stop_timeout=300, umask=None, ready=None, runtime=()):
     """A .service running ``runzeo -C config`` in the foreground.
 
     - ready: an argv run after the start (ExecStartPost=) that returns
       once the server answers, so that ``systemctl start`` does too, and
       units ordered after this one start when it serves (the control
       script's ``check --alive --wait``); a failure fails the start.
+    - runtime: directories the server needs that a reboot may have
+      removed (its working directory, the pid file's, a unix socket's):
+      those under /run are created at start (RuntimeDirectory=).
     - writable: the directories the server writes (data, blobs, logs, pid
       file and unix socket); everything else is read-only for it.
     - readable: other paths it needs, such as the Python interpreter of
@@ -99,6 +131,10 @@ def server_service(name, runzeo, config, user=None, group=None,
         if not re.match(r'0?[0-7]{3}\Z', str(umask)):
             raise OptionError('umask: %r is not an octal umask' % (umask,))
         service.append('UMask=%04o' % int(str(umask), 8))
+    # (The writable paths are checked first: their errors name them.)
+    hardening = _hardening(writable, [runzeo, config, directory, *readable]
+                           + ([ready[0]] if ready else []))
+    service += _runtime(runtime_directories(runtime))
     service += [
         'WorkingDirectory=' + quoting.systemd_word(directory, 'directory'),
         'ExecStart=' + quoting.systemd_command([runzeo, '-C', config]),
@@ -111,8 +147,7 @@ def server_service(name, runzeo, config, user=None, group=None,
         'Restart=on-failure',
         # runzeo exits 2 on a configuration error: restarting won't help.
         'RestartPreventExitStatus=2',
-        *_hardening(writable, [runzeo, config, directory, *readable]
-                    + ([ready[0]] if ready else [])),
+        *hardening,
     ]
     return _unit([
         ('Unit', ['Description=ZEO server %s' % name,

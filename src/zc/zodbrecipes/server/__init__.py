@@ -65,6 +65,7 @@ class Build:
         part_ = outputs.Part(buildout, opt, settings, layout, server,
                              working_set)
         self.files = outputs.render(part_)
+        self.claims = part_.claims
         directories = outputs.directories(part_, self.files)
         # install must not fail on what the options say: a directory it
         # could not create, a file where a directory must go
@@ -170,7 +171,7 @@ class Recipe:
         return installed + self.stamp.save(
             self.published, installed, self.build.directories,
             self.build.private_keys,
-            [(f.path, f.option) for f in self.build.files])
+            self.build.claims)
 
     update = install
 

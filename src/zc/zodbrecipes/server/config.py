@@ -98,6 +98,7 @@ def read(opt, settings, layout, working_set):
     server.transcript = zd.runner.transcript or layout.transcript
     server.socket = zd.runner.socket_name
     server.runner = runner_settings(zd, layout.zdaemon_conf)
+    server.umask = umask(zd)
     return server
 
 
@@ -348,6 +349,17 @@ def _tls_key_files(text, base):
 
 # -- zdaemon.conf -----------------------------------------------------------
 
+UMASK = '027'  # the default: no file of the server's is others'
+
+
+def umask(zd):
+    """The umask the server runs with, from the validated zdaemon.conf
+    (the user's own or the recipe's default), as an octal string: systemd
+    and supervisor run runzeo with the same."""
+    r = zd.runner
+    return '%03o' % (r.umask if r.umask is not None else int(UMASK, 8))
+
+
 def zdaemon_conf(opt, settings, layout):
     """The user's zdaemon.conf with the recipe's <runner> defaults."""
     runzeo = layout.program('runzeo', settings['runzeo'])
@@ -361,6 +373,9 @@ def zdaemon_conf(opt, settings, layout):
         ('directory', layout.workdir),
         ('socket-name', settings['socket-name']),
         ('transcript', layout.transcript),
+        # Data and logs are the server's user's and its group's alone:
+        # runzeo creates Data.fs, blob files and its logs with this umask.
+        ('umask', UMASK),
     ]
     if settings['effective-user']:
         defaults.append(('user', settings['effective-user']))
@@ -388,7 +403,7 @@ def runner_settings(zd, path):
         settings['spawn'] = dict(
             config=path, program=list(r.program), directory=r.directory,
             socket=r.socket_name, transcript=r.transcript,
-            umask=r.umask if r.umask is not None else 0o22, user=r.user,
+            umask=r.umask if r.umask is not None else 0o27, user=r.user,
             environment=dict(env))
     return settings
 
@@ -407,7 +422,7 @@ def user_group(opt, user):
     except KeyError:
         if os.geteuid() == 0:
             raise opt.error('effective-user' if opt.has('effective-user') else
-                            'deployment',
+                            'user' if opt.has('user') else 'deployment',
                             'there is no user %r on this system' % user)
         return user
     try:

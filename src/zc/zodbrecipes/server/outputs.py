@@ -146,6 +146,7 @@ def control_script(part):
     config = dict(
         name=layout.name,
         zdaemon_conf=layout.zdaemon_conf,
+        zeo_conf=layout.zeo_conf,
         address=server.address.local(),
         address_str=str(server.address),
         tls=server.tls,
@@ -512,6 +513,9 @@ def systemd(part):
                  ([server.pid_file] if server.pid_file else [])]
     writable = list(dict.fromkeys(writable))
     readable = [sys.executable, layout.directory]
+    runtime = [layout.workdir] + [os.path.dirname(p) for p in (
+        [server.pid_file] if server.pid_file else []) + (
+        [server.address.socket] if server.address.socket else [])]
     account = dict(user=server.user, group=server.group)
     # systemctl start returns once the server answers (and fails if it
     # does not within the start timeout).
@@ -520,7 +524,8 @@ def systemd(part):
     units = {prefix + '.service': part.render(
         'systemd-directory', render_systemd.server_service, prefix,
         part.runzeo, layout.zeo_conf, directory=layout.workdir,
-        writable=writable, readable=readable, ready=ready, **account)}
+        writable=writable, readable=readable, ready=ready,
+        umask=server.umask, runtime=runtime, **account)}
     if s['metrics-address']:
         units[prefix + '-metrics.service'] = part.render(
             'metrics-address', render_systemd.metrics_service, prefix,
@@ -569,7 +574,7 @@ def supervisor(part):
     text = part.render(
         'supervisor-directory', render_supervisor.render, layout.prefix,
         part.runzeo, layout.zeo_conf, server.transcript, user=server.user,
-        directory=layout.workdir)
+        directory=layout.workdir, umask=server.umask)
     if part.settings['metrics-address']:
         text += '\n' + part.render(
             'metrics-address', render_supervisor.render_metrics,
@@ -620,19 +625,46 @@ OUTPUTS = (configuration, programs, control_script, rc_script, logrotate,
 
 def claim(buildout, opt, paths):
     """Refuse a file another part of this buildout run writes too (two
-    server parts with one bin/zeopack, say); paths: (path, option)."""
+    server parts with one bin/zeopack, say), or a path its server or jobs
+    use at run time; paths: (path, option) for files, (path, option,
+    'used') for run-time paths."""
     claimed = buildout.__dict__.setdefault('_zc_zodbrecipes_files', {})
-    for path, option in paths:
+    for path, option, *used in paths:
         other = claimed.setdefault(path, opt.part)
         if other != opt.part:
-            raise opt.error(option or 'name', '%s is written by part %s too:'
-                            ' give one of them another name' % (path, other))
+            raise opt.error(option or 'name', '%s is %s by part %s too:'
+                            ' give one of them another name' % (
+                                path, 'used' if used else 'written', other))
+
+
+def runtime_paths(part):
+    """(path, option, 'used') for what the server and its jobs use at run
+    time, which no other part may use: zdaemon's socket, the transcript
+    and logs, the pid file, the data files and the pack jobs' locks."""
+    layout, server, source = part.layout, part.server, part.source
+    found = [(server.socket, source('socket-name', 'zdaemon.conf')),
+             (server.transcript, source('zdaemon.conf'))]
+    found += [(p, source('zeo.conf', 'zeo-log')) for p in server.logs]
+    if server.pid_file:
+        found.append((server.pid_file, source('zeo.conf', 'pid-file')))
+    for st in server.storages:
+        found += [(st.path, source('zeo.conf', 'file-storage'))] * bool(
+            st.path)
+        found += [(st.blob_dir, source('zeo.conf', 'blob-storage'))] * bool(
+            st.blob_dir)
+    if part.settings['pack']:
+        found += [(commandline.lock_path(layout.run, layout.prefix, st.name),
+                   'pack') for st in server.file_storages]
+    unique = dict.fromkeys((os.path.abspath(p), o, 'used') for p, o in found)
+    return list(unique)
 
 
 def render(part):
-    """Every file of the part, in the order they are written."""
+    """Every file of the part, in the order they are written; part.claims
+    are those and the part's run-time paths (see claim)."""
     files = [f for output in OUTPUTS for f in output(part)]
-    claim(part.buildout, part.opt, [(f.path, f.option) for f in files])
+    part.claims = [(f.path, f.option) for f in files] + runtime_paths(part)
+    claim(part.buildout, part.opt, part.claims)
     return files
 
 

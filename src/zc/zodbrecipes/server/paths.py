@@ -63,10 +63,13 @@ class Layout:
 
 class DeploymentLayout(Layout):
     """The files of a part with ``deployment = SECTION``: in the directories
-    of a zc.recipe.deployment part (or any section with its options).
+    of a zc.recipe.deployment part (or any section with its options; its
+    name, without a ``name`` option, is the section's, as in 3.1).
     """
 
-    REQUIRED = ('name', 'etc-directory', 'rc-directory', 'run-directory',
+    # name is optional: a plain section with these options (as 3.1 took)
+    # is named by its section name.
+    REQUIRED = ('etc-directory', 'rc-directory', 'run-directory',
                 'log-directory', 'logrotate-directory', 'crontab-directory',
                 'user')
 
@@ -93,7 +96,8 @@ class DeploymentLayout(Layout):
                 raise opt.error('deployment', 'section %s, %s: %s' % (
                     section_name, key, e))
         try:
-            self.deployment = parse.name(section['name'])
+            self.deployment = parse.name(section.get('name')
+                                         or section_name)
             self.user = quoting.user(section['user'])
         except parse.OptionError as e:
             raise opt.error('deployment', 'section %s: %s' % (

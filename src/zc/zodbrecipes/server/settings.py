@@ -203,6 +203,9 @@ OPTIONS = [
     Option('eggs', requirements, []),
     Option('shell-script', boolean, False),
     Option('effective-user', name, lambda layout: layout.user),
+    # 3.1's shell-script option (the rc script switched to that user): the
+    # same as effective-user.
+    Option('user', name),
     Option('runzeo', script),
     Option('zeopack', script_or_none),
     Option('zdaemon', script),  # accepted for 3.1 buildouts, not used
@@ -340,6 +343,11 @@ def read(opt, layout):
             raise opt.error(
                 whole[0], 'give either %s or the structured options (%s),'
                 ' not both' % (whole[0], ', '.join(structured)))
+    if 'user' in given:
+        if 'effective-user' in given:
+            raise opt.error('user', 'give user or effective-user (the same),'
+                            ' not both')
+        values['effective-user'] = values['user']
     for option in OPTIONS:
         if option.needs and option.name in given:
             needed, called = option.needs

@@ -1,0 +1,381 @@
+"""A deployment-mode server whose deployment user is a real unprivileged
+account, run the way production runs it.
+
+The buildout is built as root with an interpreter every user can run (see
+tests/service.py); root starts the server with the rc script, and the
+service user, the cron line's user and logrotate's ``su`` use the same
+scripts and files.  Every test starts the server it needs and stops it
+again; its clean-up stops whatever is left, found by its zdaemon socket,
+also when it fails.
+"""
+import collections
+import gzip
+import os
+import shlex
+import signal
+import subprocess
+import shutil
+import threading
+import time
+import unittest
+
+from zc.zodbrecipes import talk
+from zc.zodbrecipes.tests import harness
+from zc.zodbrecipes.tests import service
+from zc.zodbrecipes.tests import tools
+from zc.zodbrecipes.tests.service import mode
+from zc.zodbrecipes.tests.service import owner
+from zc.zodbrecipes.tests.service import process_user
+from zc.zodbrecipes.tests.service import runas
+
+
+class Fixture:
+
+    def __init__(self, top, account, deployment):
+        self.top = top
+        self.account = account
+        self.user = account.name
+        self.deployment = deployment
+        self.port = service.free_port()
+
+    def build(self):
+        import textwrap
+        conf = textwrap.indent(
+            service.server_zeo_conf('app', self.port), '    ')
+        result = self.deployment.buildout(textwrap.dedent('''
+            [zeo]
+            recipe = zc.zodbrecipes:server
+            deployment = app
+            shell-script = true
+            pack = 0 3 * * sun 0
+            systemd-directory = ${app:etc-directory}/../systemd
+            supervisor-directory = ${app:etc-directory}/../supervisor
+            zeo.conf =
+            ''') + conf)
+        if result.returncode:
+            raise AssertionError('buildout failed:\n' + result.stdout)
+        d = self.deployment.deploy
+        self.rc = os.path.join(d, 'etc', 'init.d', 'app-zeo')
+        self.run = os.path.join(d, 'var', 'run', 'app')
+        self.log = os.path.join(d, 'var', 'log', 'app')
+        self.lib = os.path.join(d, 'var', 'lib', 'app')
+        self.socket = os.path.join(self.run, 'zeo-zdaemon.sock')
+        self.logrotate = os.path.join(d, 'etc', 'logrotate.d', 'app-zeo')
+        self.cron = os.path.join(d, 'etc', 'cron.d', 'pack-app-zeo')
+        self.unit = os.path.join(d, 'etc', 'systemd', 'app-zeo.service')
+        self.program = os.path.join(d, 'etc', 'supervisor', 'app-zeo.conf')
+
+    def close(self):
+        try:
+            self.deployment.close()
+        finally:
+            self.account.close()
+            # Nothing of value: a test database, its logs, a venv.
+            shutil.rmtree(self.top, ignore_errors=True)
+
+
+class ServiceUserLayer:
+    """The user, the interpreter and the built deployment (zope.testrunner
+    sets up layers, not setUpClass)."""
+
+    fixture = None
+
+    @classmethod
+    def setUp(cls):
+        top, account, interpreter, deployment = service.make_fixture()
+        cls.fixture = Fixture(top, account, deployment)
+        try:
+            cls.fixture.build()
+        except BaseException:
+            cls.tearDown()
+            raise
+
+    @classmethod
+    def tearDown(cls):
+        if cls.fixture is not None:
+            cls.fixture.close()
+            cls.fixture = None
+
+
+class ServiceUserTests(unittest.TestCase):
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+
+    def rc(self, command, user=None):
+        """The rc script's command as user (None: root): (exit status,
+        output)."""
+        result = runas(user, [self.f.rc, command])
+        return result.returncode, result.stdout
+
+    def start(self, user=None):
+        status, out = self.rc('start', user)
+        self.assertEqual(status, 0, out)
+        self.assertIn('serving on 127.0.0.1:%d' % self.f.port, out)
+        found = talk.query(self.f.socket)
+        self.assertTrue(found, 'no daemon manager answers')
+        return int(found['manager']), int(found['application'])
+
+    def stop(self, user=None):
+        pids = [int(v) for k, v in (talk.query(self.f.socket) or {}).items()
+                if k in ('manager', 'application')]
+        status, out = self.rc('stop', user)
+        self.assertEqual(status, 0, out)
+        self.assertTrue(service.wait_stopped(pids), 'still running')
+
+    def cron_commands(self):
+        """The commands of the cron.d file, with their user."""
+        with open(self.f.cron) as f:
+            lines = [line.split(None, 6) for line in f
+                     if line.strip() and not line.startswith('#')
+                     and '=' not in line.split()[0]]
+        return [(fields[5], fields[6].strip()) for fields in lines]
+
+    # -- the tests -----------------------------------------------------------
+
+    def test_root_starts_the_service_user_controls(self):
+        manager, server = self.start()
+        # Both run as the service user, and zdaemon's socket is its own.
+        self.assertEqual(process_user(manager), self.f.user)
+        self.assertEqual(process_user(server), self.f.user)
+        self.assertEqual(owner(self.f.socket), self.f.user)
+        self.assertEqual(owner(self.f.run), self.f.user)
+        for command in ('status', 'logreopen'):
+            status, out = self.rc(command, self.f.user)
+            self.assertEqual(status, 0, '%s: %s' % (command, out))
+        status, out = self.rc('status', self.f.user)
+        self.assertIn('serving on', out)
+        self.assertIn('pid %d' % server, out)
+        # Root still can.
+        status, out = self.rc('status')
+        self.assertEqual(status, 0, out)
+        self.stop(self.f.user)
+        status, out = self.rc('status', self.f.user)
+        self.assertNotEqual(status, 0, out)
+
+    def test_the_service_user_starts_root_controls(self):
+        manager, server = self.start(self.f.user)
+        self.assertEqual(process_user(server), self.f.user)
+        status, out = self.rc('status')
+        self.assertEqual(status, 0, out)
+        self.stop()
+
+    def test_after_a_reboot(self):
+        """The run directory is gone (a tmpfs after a reboot): start, as
+        root, creates it again for the service user, and the pack job,
+        run as its cron user, finds its lock directory."""
+        self.assertFalse(talk.query(self.f.socket))
+        shutil.rmtree(self.f.run)
+        self.start()
+        self.assertEqual(owner(self.f.run), self.f.user)
+        self.assertEqual(mode(self.f.run) & 0o007, 0)
+        commands = self.cron_commands()
+        self.assertTrue(commands)
+        for user, command in commands:
+            self.assertEqual(user, self.f.user)
+            result = runas(user, ['/bin/sh', '-c', command])
+            self.assertEqual(result.returncode, 0, result.stdout)
+            self.assertNotIn('Permission denied', result.stdout)
+        self.stop(self.f.user)
+
+    def test_data_and_logs_are_not_readable_by_others(self):
+        self.start()
+        harness.commit(('127.0.0.1', self.f.port), 'x', 1)
+        self.stop()
+        tools.require('logrotate')
+        runas(None, [tools.find('logrotate'), '-f', '-s',
+                     os.path.join(self.f.top, 'logrotate.state'),
+                     self.f.logrotate])
+        found = []
+        for top in (self.f.lib, self.f.log):
+            for d, dirs, names in os.walk(top):
+                for n in dirs + names:
+                    found.append(os.path.join(d, n))
+        self.assertTrue(any(p.endswith('Data.fs') for p in found))
+        readable = ['%s %o' % (p, mode(p)) for p in found
+                    if mode(p) & 0o007]
+        self.assertEqual(readable, [])
+
+    def test_start_says_why_the_server_cannot_be_executed(self):
+        runzeo = self.f.deployment.path('parts', 'zeo', 'runzeo')
+        before = mode(runzeo)
+        os.chmod(runzeo, 0o700)  # only root may run it
+        self.addCleanup(os.chmod, runzeo, before)
+        status, out = self.rc('start')
+        self.assertEqual(status, 1, out)
+        self.assertIn('cannot execute %s: Permission denied' % runzeo, out)
+        self.assertFalse(talk.query(self.f.socket))
+
+    def test_logrotate_as_the_service_user_loses_no_line(self):
+        """Real logrotate -f with the generated file (su USER GROUP: the
+        postrotate logreopen runs as the service user) while clients
+        connect: every connection's handshake line is in exactly one of
+        the event log's files."""
+        logrotate = tools.require('logrotate')
+        self.start()
+        address = ('127.0.0.1', self.f.port)
+        done = threading.Event()
+        connections = collections.Counter()
+        errors = []
+
+        def connect():
+            import ZEO.ClientStorage
+            while not done.is_set():
+                try:
+                    s = ZEO.ClientStorage.ClientStorage(
+                        address, wait_timeout=30)
+                    s.close()
+                    connections['made'] += 1
+                except Exception as e:  # pragma: no cover (told below)
+                    errors.append(repr(e))
+                    return
+
+        def handshakes():
+            total = 0
+            files = 0
+            for name in os.listdir(self.f.log):
+                if not name.startswith('zeo-events.log'):
+                    continue
+                path = os.path.join(self.f.log, name)
+                opener = gzip.open if name.endswith('.gz') else open
+                with opener(path, 'rb') as f:
+                    text = f.read().decode('utf-8', 'replace')
+                total += text.count('received handshake')
+                files += 1
+            return total, files
+        # Earlier tests' lines, in the files they left.
+        before, files_before = handshakes()
+
+        thread = threading.Thread(target=connect)
+        thread.start()
+        try:
+            state = os.path.join(self.f.top, 'rotation.state')
+            for n in range(4):
+                made = connections['made']
+                harness.wait_until(lambda: connections['made'] >= made + 5
+                                   or errors, 60, what='connections')
+                result = runas(None, [logrotate, '-f', '-s', state,
+                                      self.f.logrotate])
+                self.assertEqual(result.returncode, 0, result.stdout)
+                self.assertNotIn('error', result.stdout.lower())
+            made = connections['made']
+            harness.wait_until(lambda: connections['made'] >= made + 5
+                               or errors, 60, what='connections')
+        finally:
+            done.set()
+            thread.join(60)
+        self.assertEqual(errors, [])
+        made = connections['made']
+        talk.wait_for(lambda: handshakes()[0] - before >= made, 15)
+        total, files = handshakes()
+        self.assertEqual(total - before, made)
+        self.assertGreaterEqual(files - files_before, 4)
+        # The server writes into the new file: it was reopened.
+        harness.commit(address, 'after', time.time())
+        current = os.path.join(self.f.log, 'zeo-events.log')
+        talk.wait_for(lambda: os.path.getsize(current) > 0, 15)
+        self.assertGreater(os.path.getsize(current), 0)
+        self.stop()
+
+    # -- systemd and supervisor, their lines run verbatim ----------------
+
+    def run_verbatim(self, argv, user, directory, umask, stdout=None):
+        """argv as systemd or supervisord start it: as user (its group and
+        groups), in directory, with umask.  Stopped at clean-up."""
+        import grp
+        import pwd
+        record = pwd.getpwnam(user)
+        groups = sorted(g.gr_gid for g in grp.getgrall()
+                        if user in g.gr_mem)
+
+        def become():
+            os.setgid(record.pw_gid)
+            os.setgroups(groups)
+            os.setuid(record.pw_uid)
+            os.umask(umask)
+        process = subprocess.Popen(
+            argv, cwd=directory, preexec_fn=become,
+            stdout=stdout or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.addCleanup(harness.terminate, [process.pid])
+        self.addCleanup(process.wait)
+        harness.wait_until(
+            lambda: talk.probe(('127.0.0.1', self.f.port))
+            or process.poll() is not None, 60, what='the server')
+        self.assertIsNone(process.poll(), 'the server exited')
+        self.assertTrue(talk.probe(('127.0.0.1', self.f.port)))
+        self.assertEqual(process_user(process.pid), user)
+        return process
+
+    def assert_rotation_reopens(self, process):
+        """Real logrotate -f with the generated file (its postrotate, as
+        the service user, runs the rc script's logreopen, which finds
+        runzeo run without zdaemon): the server then writes into the new
+        event log, not into the rotated one."""
+        logrotate = tools.require('logrotate')
+        events = os.path.join(self.f.log, 'zeo-events.log')
+        harness.commit(('127.0.0.1', self.f.port), 'before', 1)
+        result = runas(None, [logrotate, '-f', '-s', os.path.join(
+            self.f.top, 'unmanaged.state'), self.f.logrotate])
+        self.assertEqual(result.returncode, 0, result.stdout)
+        rotated = os.path.getsize(events + '.1')
+
+        def new_handshakes():
+            with open(events) as f:
+                return f.read().count('received handshake')
+        self.assertEqual(new_handshakes(), 0)
+        harness.commit(('127.0.0.1', self.f.port), 'after', 2)
+        self.assertTrue(talk.wait_for(new_handshakes, 15),
+                        'the new event log has no line of the new client')
+        self.assertEqual(os.path.getsize(events + '.1'), rotated)
+        self.assertEqual(mode(events) & 0o007, 0)
+
+    def unit(self):
+        """{key: value} of the server unit's [Service] section."""
+        found = {}
+        section = None
+        with open(self.f.unit) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith('['):
+                    section = line
+                elif section == '[Service]' and '=' in line:
+                    key, value = line.split('=', 1)
+                    found[key] = value
+        return found
+
+    def test_systemd_unit_lines_verbatim(self):
+        service = self.unit()
+        self.assertEqual(service['User'], self.f.user)
+        self.assertNotIn('ExecStop', service)  # KillSignal= stops it
+        process = self.run_verbatim(
+            shlex.split(service['ExecStart']), service['User'],
+            service['WorkingDirectory'], int(service['UMask'], 8))
+        self.assert_rotation_reopens(process)
+        # ExecReload, as systemd runs it: as User=, $MAINPID the server's.
+        events = os.path.join(self.f.log, 'zeo-events.log')
+        os.rename(events, events + '.moved')
+        reload = shlex.split(service['ExecReload'].replace(
+            '$MAINPID', str(process.pid)))
+        result = runas(service['User'], reload)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertTrue(talk.wait_for(lambda: os.path.exists(events), 15),
+                        'ExecReload did not reopen the event log')
+        process.send_signal(getattr(signal, service['KillSignal']))
+        self.assertEqual(process.wait(60), 0)
+
+    def test_supervisor_program_lines_verbatim(self):
+        with open(self.f.program) as f:
+            program = dict(line.strip().split('=', 1) for line in f
+                           if '=' in line)
+        self.assertEqual(program['user'], self.f.user)
+        with open(program['stdout_logfile'], 'ab') as log:
+            process = self.run_verbatim(
+                shlex.split(program['command']), program['user'],
+                program['directory'], int(program['umask'], 8), stdout=log)
+        self.assert_rotation_reopens(process)
+        process.send_signal(getattr(signal, 'SIG' + program['stopsignal']))
+        self.assertIn(str(process.wait(60)),
+                      program['exitcodes'].split(','))
