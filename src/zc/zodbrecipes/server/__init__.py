@@ -27,6 +27,7 @@ from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import relconf
 from zc.zodbrecipes import stamps
 from zc.zodbrecipes import talk
+from zc.zodbrecipes.server import access
 from zc.zodbrecipes.server import config
 from zc.zodbrecipes.server import outputs
 from zc.zodbrecipes.server import paths
@@ -77,6 +78,14 @@ class Build:
             if os.path.isdir(f.path):
                 raise opt.error(f.option or 'name', '%s is a directory'
                                 % f.path)
+        # The server's user must run what install writes, and write where
+        # the server writes (as root: the server is switched to that user).
+        access.check(
+            opt, 'effective-user' if opt.has('effective-user') else
+            'user' if opt.has('user') else 'deployment', server.user,
+            list(working_set.entries) + [layout.bin, layout.scripts],
+            [(d, option) for (d, mode, owner), option in directories
+             if owner is not None])
         self.directories = [d for d, option in directories]
         self.published = outputs.published(part_, self.files)
         self.private_keys = server.private_keys

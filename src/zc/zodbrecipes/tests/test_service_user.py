@@ -38,11 +38,10 @@ class Fixture:
         self.deployment = deployment
         self.port = service.free_port()
 
-    def build(self):
+    def parts(self, zeo_conf):
+        """The server part of the deployment, serving zeo_conf."""
         import textwrap
-        conf = textwrap.indent(
-            service.server_zeo_conf('app', self.port), '    ')
-        result = self.deployment.buildout(textwrap.dedent('''
+        return textwrap.dedent('''
             [zeo]
             recipe = zc.zodbrecipes:server
             deployment = app
@@ -51,7 +50,11 @@ class Fixture:
             systemd-directory = ${app:etc-directory}/../systemd
             supervisor-directory = ${app:etc-directory}/../supervisor
             zeo.conf =
-            ''') + conf)
+            ''') + textwrap.indent(zeo_conf, '    ')
+
+    def build(self):
+        result = self.deployment.buildout(self.parts(
+            service.server_zeo_conf('app', self.port)))
         if result.returncode:
             raise AssertionError('buildout failed:\n' + result.stdout)
         d = self.deployment.deploy
@@ -379,3 +382,95 @@ class ServiceUserTests(unittest.TestCase):
         process.send_signal(getattr(signal, 'SIG' + program['stopsignal']))
         self.assertIn(str(process.wait(60)),
                       program['exitcodes'].split(','))
+
+
+class BuildTimeAccessTests(unittest.TestCase):
+    """Built as root for the service user: what that user cannot run or
+    write is an error of the build, naming the path, and the previous
+    installation is left as it was."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+        self.installed = self.snapshot()
+
+    def snapshot(self):
+        """The files the installation wrote, with their times."""
+        found = {}
+        for top in (os.path.join(self.f.deployment.deploy, 'etc'),
+                    self.f.deployment.path('parts')):
+            for d, dirs, names in os.walk(top):
+                for n in names:
+                    path = os.path.join(d, n)
+                    with open(path, 'rb') as f:
+                        found[path] = (os.stat(path).st_mtime_ns, f.read())
+        self.assertIn(self.f.rc, found)
+        return found
+
+    def fails(self, zeo_conf, python=None):
+        result = self.f.deployment.buildout(self.f.parts(zeo_conf),
+                                            python=python)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertEqual(self.snapshot(), self.installed)
+        errors = [line for line in result.stdout.splitlines()
+                  if line.startswith('Error:')]
+        self.assertEqual(len(errors), 1, result.stdout)
+        return errors[0]
+
+    def test_an_interpreter_the_user_cannot_execute(self):
+        import sys
+        from zc.zodbrecipes.server import access
+        account = access.Account(self.f.user)
+        # The interpreter this test runs under (below /root, 0700 on these
+        # machines): the first directory the user cannot search.
+        base = getattr(sys, '_base_executable', sys.executable)
+        closed = [p for p in access._walk(os.path.realpath(base))[:-1]
+                  if not account.allowed(os.stat(p), access.X)]
+        if not closed:
+            self.skipTest('every user can run %s' % base)
+        error = self.fails(service.server_zeo_conf('app', self.f.port),
+                           python=sys.executable)
+        self.assertIn('Error: [zeo] deployment: the user %s cannot execute '
+                      % self.f.user, error)
+        self.assertIn('%s is mode %04o, owner root' % (
+            closed[0], mode(closed[0])), error)
+
+    def test_a_data_directory_the_user_cannot_write(self):
+        closed = os.path.join(self.f.top, 'root-only')
+        os.mkdir(closed)
+        os.chmod(closed, 0o755)
+        self.addCleanup(os.rmdir, closed)
+        conf = service.server_zeo_conf('app', self.f.port).replace(
+            '${app:lib-directory}/zeo-Data.fs', closed + '/Data.fs')
+        self.assertIn(closed, conf)
+        error = self.fails(conf)
+        self.assertEqual(
+            error, 'Error: [zeo] zeo.conf: the user %s cannot write %s (%s'
+            ' is mode 0755, owner root, group root): the server and its jobs'
+            ' run as that user' % (self.f.user, closed, closed))
+        # The user's group may write: the same directory is accepted.
+        os.chown(closed, 0, self.f.account.gid)
+        os.chmod(closed, 0o770)
+        from zc.zodbrecipes.server import access
+        self.assertIsNone(access.blocking(
+            access.Account(self.f.user), closed, access.W | access.X))
+
+    def test_eggs_the_user_cannot_read(self):
+        from zc.zodbrecipes.server import access
+        account = access.Account(self.f.user)
+        closed = os.path.join(self.f.top, 'closed', 'some.egg')
+        os.makedirs(closed)
+        self.addCleanup(shutil.rmtree, os.path.dirname(closed))
+        os.chmod(os.path.dirname(closed), 0o700)
+        self.assertEqual(
+            access.blocking(account, closed, access.R | access.X),
+            '%s is mode 0700, owner root, group root'
+            % os.path.dirname(closed))
+        os.chmod(os.path.dirname(closed), 0o711)  # searchable, not listable
+        self.assertIsNone(access.blocking(account, closed, access.R))
+        os.chmod(closed, 0o700)
+        self.assertEqual(
+            access.blocking(account, closed, access.R),
+            '%s is mode 0700, owner root, group root' % closed)
