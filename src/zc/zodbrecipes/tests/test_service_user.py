@@ -474,3 +474,90 @@ class BuildTimeAccessTests(unittest.TestCase):
         self.assertEqual(
             access.blocking(account, closed, access.R),
             '%s is mode 0700, owner root, group root' % closed)
+
+
+class ManagerDiesDuringStartTests(unittest.TestCase):
+    """A second server part whose program waits, once spawned, until the
+    test has killed the daemon manager (SIGKILL, as the OOM killer would:
+    no clean-up of its own) after that manager told start runzeo's pid,
+    and then becomes runzeo: start must fail, say so, and leave no runzeo
+    that nothing supervises."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+
+    def test_start_fails_when_the_manager_dies(self):
+        import textwrap
+        f = self.f
+        pids = os.path.join(f.top, 'wrapper-pids')
+        os.mkdir(pids)
+        os.chown(pids, f.account.uid, f.account.gid)
+        self.addCleanup(shutil.rmtree, pids)
+        go = os.path.join(pids, 'go')
+        os.mkfifo(go, 0o600)
+        os.chown(go, f.account.uid, f.account.gid)
+        wrapper = os.path.join(f.top, 'wrapper')
+        with open(wrapper, 'w') as out:
+            out.write(textwrap.dedent('''\
+                #!/bin/sh
+                echo $$ > %(pids)s/runzeo.tmp
+                mv %(pids)s/runzeo.tmp %(pids)s/runzeo
+                echo $PPID > %(pids)s/manager.tmp
+                mv %(pids)s/manager.tmp %(pids)s/manager
+                read line < %(pids)s/go
+                exec %(runzeo)s "$@"
+                ''') % dict(pids=pids, runzeo=f.deployment.path(
+                    'parts', 'zeo', 'runzeo')))
+        os.chmod(wrapper, 0o755)
+        self.addCleanup(os.remove, wrapper)
+        port = service.free_port()
+        part = f.parts(service.server_zeo_conf('app', port, 'zeo2')).replace(
+            '[zeo]', '[zeo2]').replace(
+            'pack = 0 3 * * sun 0\n', 'runzeo = %s\n' % wrapper)
+        result = f.deployment.buildout(
+            f.parts(service.server_zeo_conf('app', f.port)) + part,
+            parts='app zeo zeo2')
+        # Afterwards: the deployment as the other tests know it.
+        self.addCleanup(f.build)
+        self.assertEqual(result.returncode, 0, result.stdout)
+
+        def written():
+            found = []
+            for name in ('runzeo', 'manager'):
+                try:
+                    with open(os.path.join(pids, name)) as p:
+                        found.append(int(p.read()))
+                except (OSError, ValueError):
+                    pass
+            return found
+        self.addCleanup(lambda: harness.terminate(written()))
+        rc = os.path.join(f.deployment.deploy, 'etc', 'init.d', 'app-zeo2')
+        start = subprocess.Popen([rc, 'start'], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: start.poll() is None and start.kill())
+        harness.wait_until(lambda: len(written()) == 2, 60,
+                           what='the program spawned')
+        runzeo, manager = written()
+
+        def waiting():
+            """The manager has reported runzeo's pid and waits (select)
+            for start to let it load zdaemon."""
+            with open('/proc/%d/wchan' % manager) as w:
+                return any(word in w.read() for word in ('poll', 'select'))
+        harness.wait_until(waiting, 30, what='the manager waiting')
+        os.kill(manager, signal.SIGKILL)
+        with open(go, 'w') as release:
+            release.write('go\n')  # the program becomes runzeo
+        out = start.communicate(timeout=300)[0]
+        self.assertEqual(start.returncode, 1, out)
+        self.assertIn('start failed, the daemon manager exited', out)
+        self.assertNotIn('serving on', out)
+        self.assertFalse(talk.alive(manager))
+        # start stopped the runzeo nothing supervised.
+        self.assertFalse(talk.alive(runzeo))
+        self.assertFalse(talk.probe(('127.0.0.1', port)))
+        status = runas(None, [rc, 'status'])
+        self.assertNotEqual(status.returncode, 0, status.stdout)
