@@ -561,3 +561,40 @@ class ManagerDiesDuringStartTests(unittest.TestCase):
         self.assertFalse(talk.probe(('127.0.0.1', port)))
         status = runas(None, [rc, 'status'])
         self.assertNotEqual(status.returncode, 0, status.stdout)
+
+    def test_start_fails_when_the_manager_cannot_load_its_configuration(
+            self):
+        """The manager loads zdaemon.conf once start has seen runzeo serve
+        (wait_supervised); as the service user it cannot read it here: it
+        stops its runzeo and exits, and start says why."""
+        f = self.f
+        conf = os.path.join(f.deployment.deploy, 'etc', 'app',
+                            'zeo-zdaemon.conf')
+        before = mode(conf)
+        os.chmod(conf, 0o600)  # root's alone
+        self.addCleanup(os.chmod, conf, before)
+        events = os.path.join(f.log, 'zeo-events.log')
+
+        def listening():
+            try:
+                with open(events) as e:
+                    return e.read().count('listening on')
+            except FileNotFoundError:  # the layer's first start
+                return 0
+        served = listening()
+        status = runas(None, [f.rc, 'start'])
+        self.assertEqual(status.returncode, 1, status.stdout)
+        self.assertIn('start failed, the daemon manager exited',
+                      status.stdout)
+        self.assertIn('daemon manager could not start', status.stdout)
+        self.assertIn('Permission denied', status.stdout)
+        self.assertNotIn('serving on', status.stdout)
+        # runzeo served (start then let the manager load zdaemon: within
+        # manager.GRACE seconds, else it loads on its own) ...
+        self.assertEqual(listening(), served + 1)
+        # ... and is stopped.
+        self.assertFalse(talk.query(f.socket))
+        self.assertFalse(talk.probe(('127.0.0.1', f.port)))
+        self.assertEqual(
+            subprocess.run(['pgrep', '-u', f.user, '-f', 'runzeo'],
+                           stdout=subprocess.PIPE).stdout, b'')
