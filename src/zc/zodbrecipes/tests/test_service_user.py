@@ -386,7 +386,8 @@ class ServiceUserTests(unittest.TestCase):
 
 class BuildTimeAccessTests(unittest.TestCase):
     """Built as root for the service user: what that user cannot run or
-    write is an error of the build, naming the path, and the previous
+    write, and a path runzeo would resolve elsewhere than the build does,
+    are errors of the build, naming the path, and the previous
     installation is left as it was."""
 
     layer = ServiceUserLayer
@@ -474,6 +475,31 @@ class BuildTimeAccessTests(unittest.TestCase):
         self.assertEqual(
             access.blocking(account, closed, access.R),
             '%s is mode 0700, owner root, group root' % closed)
+
+
+    def test_relative_paths_in_zeo_conf(self):
+        """runzeo runs in the run directory; buildout elsewhere."""
+        conf = service.server_zeo_conf('app', self.f.port)
+        for old, key, new in [
+                ('${app:lib-directory}/zeo-Data.fs', 'path', 'var/Data.fs'),
+                ('${app:lib-directory}/zeo-blobs', 'blob-dir', 'blobs'),
+                ('${app:log-directory}/zeo-events.log', 'path',
+                 './events.log')]:
+            self.assertIn(old, conf)
+            text = '%define REL var\n\n' + conf.replace(old, new)
+            line = [t.strip() for t in text.splitlines()].index(
+                '%s %s' % (key, new)) + 1
+            error = self.fails(text)
+            self.assertEqual(
+                error, 'Error: [zeo] zeo.conf: line %d %r: %s %s is a'
+                ' relative path: the server runs in %s; give an absolute'
+                ' path' % (line, '%s %s' % (key, new), key, new,
+                           self.f.run))
+        # A %define-d one too (the line as written).
+        error = self.fails(conf.replace(
+            '${app:lib-directory}/zeo-Data.fs', '$REL/Data.fs').replace(
+            '<zeo>', '%define REL var\n<zeo>'))
+        self.assertIn("path var/Data.fs is a relative path", error)
 
 
 class ManagerDiesDuringStartTests(unittest.TestCase):
@@ -598,3 +624,4 @@ class ManagerDiesDuringStartTests(unittest.TestCase):
         self.assertEqual(
             subprocess.run(['pgrep', '-u', f.user, '-f', 'runzeo'],
                            stdout=subprocess.PIPE).stdout, b'')
+
