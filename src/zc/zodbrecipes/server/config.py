@@ -51,8 +51,10 @@ class Server:
         return str(parse.Address(*local))
 
 
-def read(opt, settings, layout, working_set):
-    """Render, validate and read zeo.conf and zdaemon.conf."""
+def read(opt, settings, layout, working_set, runzeo_path=()):
+    """Render, validate and read zeo.conf and zdaemon.conf (runzeo_path:
+    the sys.path of a runzeo the part does not write, before the part's
+    own working set)."""
     keys = []
     user = settings['effective-user']
     group = user_group(opt, user)
@@ -83,7 +85,8 @@ def read(opt, settings, layout, working_set):
         refuse_relative_paths(opt, option, zeo_text, layout.workdir)
     config = _validate(opt, settings, option, zeo_text, layout.zeo_conf,
                        zconf.zeo_schema(),
-                       working_set.entries + settings['extra-paths'])
+                       list(runzeo_path) + working_set.entries
+                       + settings['extra-paths'])
     server = Server(zeo_conf=zeo_text, user=user, group=group,
                     private_keys=keys, secret=secret,
                     private_dirs=rel.directories if rel else [],

@@ -625,3 +625,58 @@ class ManagerDiesDuringStartTests(unittest.TestCase):
             subprocess.run(['pgrep', '-u', f.user, '-f', 'runzeo'],
                            stdout=subprocess.PIPE).stdout, b'')
 
+
+class RunzeoOfAnotherPartTests(unittest.TestCase):
+    """3.1's way: runzeo comes from a zc.recipe.egg part and zeo.conf
+    %imports a package of that part's eggs."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+
+    def test_zeo_conf_imports_from_the_runzeo_part(self):
+        import textwrap
+        f = self.f
+        # A database of its own: its records are compressed.
+        conf = service.server_zeo_conf('app', f.port, 'zlib')
+        self.addCleanup(shutil.rmtree, f.lib + '/zlib-blobs', True)
+        for suffix in ('', '.index', '.lock', '.tmp'):
+            self.addCleanup(
+                lambda p=f.lib + '/zlib-Data.fs' + suffix: os.path.exists(p)
+                and os.remove(p))
+        storage = conf[conf.index('<filestorage'):
+                       conf.index('</filestorage>') + len('</filestorage>')]
+        conf = '%import zc.zlibstorage\n' + conf.replace(
+            storage, '<zlibstorage>\n' + storage + '\n</zlibstorage>')
+        parts = textwrap.dedent('''
+            [zodb]
+            recipe = zc.recipe.egg:script
+            eggs =
+                ZEO
+                zc.zlibstorage
+            ''') + f.parts(conf).replace(
+            'pack = 0 3 * * sun 0\n',
+            'runzeo = ${buildout:bin-directory}/runzeo\n')
+        runzeo = f.deployment.path('bin', 'runzeo')
+        self.assertFalse(os.path.exists(runzeo))
+        result = f.deployment.buildout(parts, parts='app zodb zeo')
+        # Afterwards: the deployment as the other tests know it.
+        self.addCleanup(f.build)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertTrue(os.path.exists(runzeo))
+        # The server runs that runzeo, with that storage.
+        zdaemon_conf = os.path.join(f.deployment.deploy, 'etc', 'app',
+                                    'zeo-zdaemon.conf')
+        with open(zdaemon_conf) as z:
+            self.assertIn('program %s -C ' % runzeo, z.read())
+        status = runas(None, [f.rc, 'start'])
+        self.assertEqual(status.returncode, 0, status.stdout)
+        self.addCleanup(lambda: runas(None, [f.rc, 'stop']))
+        harness.commit(('127.0.0.1', f.port), 'zlib', 1)
+        found = talk.query(f.socket)
+        with open('/proc/%s/cmdline' % found['application'], 'rb') as c:
+            self.assertIn(runzeo.encode(), c.read())
+        status = runas(None, [f.rc, 'stop'])
+        self.assertEqual(status.returncode, 0, status.stdout)
