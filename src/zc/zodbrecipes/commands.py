@@ -283,6 +283,7 @@ class Server:
             if self.serving(pid):
                 return self.wait_supervised(logs, child, pid)
             if os.waitpid(child, os.WNOHANG)[0]:
+                self.stop_unsupervised(pid)
                 return self.start_failed(logs, 'the daemon manager exited')
             if not alive(pid):
                 return self.start_failed(logs, 'the server exited')
@@ -305,10 +306,15 @@ class Server:
             return self.start_failed(  # pragma: no cover (races)
                 logs, 'the daemon manager does not answer on %s'
                 % self.socket)
-        if alive(pid):  # the manager is gone: nothing supervises runzeo
+        self.stop_unsupervised(pid)
+        return self.start_failed(logs, 'the daemon manager exited')
+
+    def stop_unsupervised(self, pid):
+        """The manager we launched is gone: nothing supervises its runzeo,
+        which status and stop could not find; stop it."""
+        if alive(pid):
             os.kill(pid, 15)  # SIGTERM: runzeo closes its storages
             wait_gone(pid, self.stop_timeout)
-        return self.start_failed(logs, 'the daemon manager exited')
 
     def start_failed(self, logs, what, why=''):
         self.release()

@@ -118,3 +118,58 @@ def script(buildout, ws, path, module, function, arguments=''):
     if files.write(path, text, 0o755):
         logger.info('Generated script %r.', path)
     return path
+
+
+def program_path(buildout, opt, option, program):
+    """The sys.path another part gives the script program (runzeo named by
+    an option, as 3.1 buildouts did with ``[zodb] recipe =
+    zc.recipe.egg:script``): the working set of the eggs of the
+    zc.recipe.egg part among the buildout's parts that writes it (its
+    bin-directory, its scripts option), else the sys.path list of the
+    script as it is, else nothing.  zeo.conf's %import-ed packages are
+    found where that runzeo finds them.  Returns (the part's name or None,
+    the path)."""
+    bo = buildout['buildout']
+    name = os.path.basename(program)
+    raw = getattr(buildout, '_raw', {})
+    for part in bo.get('parts', '').split():
+        recipe = (raw.get(part) or {}).get('recipe', '')
+        if not recipe.strip().startswith('zc.recipe.egg'):
+            continue
+        section = buildout[part]
+        bin_directory = section.get('bin-directory', bo['bin-directory'])
+        if os.path.join(bin_directory, name) != program:
+            continue
+        scripts = section.get('scripts')
+        if scripts is not None:
+            written = [s.split('=', 1)[-1].strip() for s in scripts.split()]
+            if name not in written:
+                continue
+        requirements = [r.strip() for r in section.get('eggs', '').split(
+            '\n') if r.strip()]
+        if not requirements:
+            continue
+        ws = working_set(buildout, opt, option, requirements)
+        extra = section.get('extra-paths', '').split()
+        return part, [dist.location for dist in ws] + extra
+    return None, script_sys_path(program)
+
+
+def script_sys_path(script):
+    """The entries of a generated script's ``sys.path[0:0] = [...]`` (its
+    literal strings only), or [] when there is none."""
+    import ast
+    import re
+    try:
+        with open(script) as f:
+            text = f.read(1000000)
+    except (OSError, UnicodeDecodeError):
+        return []
+    match = re.search(r'(?m)^sys\.path\[0:0\] = (\[[^\]]*\])', text)
+    if not match:
+        return []
+    try:
+        found = ast.literal_eval(match.group(1))
+    except (ValueError, SyntaxError):
+        return []  # relative entries (base + ...): not literal
+    return [p for p in found if isinstance(p, str)]

@@ -217,11 +217,22 @@ def _manager(spawn, sock, report, go):
     # zdaemon commands wait in the socket's queue.
     select.select([go], [], [], GRACE)
     os.close(go)
+    # zdaemon says why it cannot load its configuration on stderr, and
+    # exits (2): into the transcript pipe, which nobody empties if it
+    # does.  Kept, to tell the transcript (and so start) why.
+    import io
+    stderr, sys.stderr = sys.stderr, io.StringIO()
     try:
         daemonizer = _Manager(spawn, sock, pid, started, read_from)
     except BaseException as e:
-        _give_up(spawn, pid, e)
+        said = sys.stderr.getvalue()
+        sys.stderr = stderr
+        _give_up(spawn, pid, e, said)
         return 1
+    said = sys.stderr.getvalue()
+    sys.stderr = stderr
+    if said:
+        stderr.write(said)
     daemonizer.run()
     return 0
 
@@ -259,8 +270,9 @@ def _set_user(user):
     os.setuid(record.pw_uid)
 
 
-def _give_up(spawn, pid, error):
-    """The manager could not be set up: stop runzeo, say why."""
+def _give_up(spawn, pid, error, said=''):
+    """The manager could not be set up: stop runzeo, say why (said: what
+    it wrote to stderr meanwhile; zdaemon's "Error: ..." lines)."""
     import signal
     try:
         os.kill(pid, signal.SIGTERM)
@@ -269,9 +281,12 @@ def _give_up(spawn, pid, error):
         pass
     _unlink(spawn['socket'])
     try:
+        why = [line[len('Error:'):].strip() for line in said.splitlines()
+               if line.startswith('Error:')]
         with open(spawn['transcript'], 'a') as f:
-            f.write('daemon manager could not start: %s: %s\n'
-                    % (type(error).__name__, error))
+            f.write('daemon manager could not start: %s\n' % (
+                '; '.join(why) if why else '%s: %s' % (
+                    type(error).__name__, error)))
     except OSError:
         pass
 

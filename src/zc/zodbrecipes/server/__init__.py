@@ -27,6 +27,7 @@ from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import relconf
 from zc.zodbrecipes import stamps
 from zc.zodbrecipes import talk
+from zc.zodbrecipes.server import access
 from zc.zodbrecipes.server import config
 from zc.zodbrecipes.server import outputs
 from zc.zodbrecipes.server import paths
@@ -61,9 +62,20 @@ class Build:
             ['ZEO', 'zc.zodbrecipes', 'zdaemon'] + settings['eggs']
             + [e for e in dict.fromkeys(rel_eggs)
                if e not in settings['eggs']])
-        server = config.read(opt, settings, layout, working_set)
+        # A runzeo of another part (3.1's way): zeo.conf's %import-ed
+        # packages must resolve where that runzeo finds them.
+        runzeo_part, runzeo_path = eggs.program_path(
+            buildout, opt, 'runzeo',
+            layout.program('runzeo', settings['runzeo'])
+        ) if settings['runzeo'] else (None, [])
+        server = config.read(opt, settings, layout, working_set,
+                             runzeo_path)
         part_ = outputs.Part(buildout, opt, settings, layout, server,
                              working_set)
+        if runzeo_part:
+            # that part writes it (buildout installs it before this one:
+            # program_path made it a dependency)
+            part_.written_by['runzeo'] = runzeo_part
         self.files = outputs.render(part_)
         self.claims = part_.claims
         directories = outputs.directories(part_, self.files)
@@ -77,6 +89,15 @@ class Build:
             if os.path.isdir(f.path):
                 raise opt.error(f.option or 'name', '%s is a directory'
                                 % f.path)
+        # The server's user must run what install writes, and write where
+        # the server writes (as root: the server is switched to that user).
+        access.check(
+            opt, 'effective-user' if opt.has('effective-user') else
+            'user' if opt.has('user') else 'deployment', server.user,
+            runzeo_path + list(working_set.entries)
+            + [layout.bin, layout.scripts],
+            [(d, option) for (d, mode, owner), option in directories
+             if owner is not None])
         self.directories = [d for d, option in directories]
         self.published = outputs.published(part_, self.files)
         self.private_keys = server.private_keys

@@ -14,6 +14,7 @@ import re
 from zc.zodbrecipes import options as parse
 from zc.zodbrecipes import relconf
 from zc.zodbrecipes import zconf
+from zc.zodbrecipes.server import paths
 
 
 class Storage:
@@ -50,8 +51,10 @@ class Server:
         return str(parse.Address(*local))
 
 
-def read(opt, settings, layout, working_set):
-    """Render, validate and read zeo.conf and zdaemon.conf."""
+def read(opt, settings, layout, working_set, runzeo_path=()):
+    """Render, validate and read zeo.conf and zdaemon.conf (runzeo_path:
+    the sys.path of a runzeo the part does not write, before the part's
+    own working set)."""
     keys = []
     user = settings['effective-user']
     group = user_group(opt, user)
@@ -78,9 +81,12 @@ def read(opt, settings, layout, working_set):
             'rel-storage' if rel else option, 'holds a password, and the'
             ' server runs as %s: zeo.conf would have to be readable by that'
             ' user; keep the password in a passfile of its own instead' % user)
+    if isinstance(layout, paths.DeploymentLayout):
+        refuse_relative_paths(opt, option, zeo_text, layout.workdir)
     config = _validate(opt, settings, option, zeo_text, layout.zeo_conf,
                        zconf.zeo_schema(),
-                       working_set.entries + settings['extra-paths'])
+                       list(runzeo_path) + working_set.entries
+                       + settings['extra-paths'])
     server = Server(zeo_conf=zeo_text, user=user, group=group,
                     private_keys=keys, secret=secret,
                     private_dirs=rel.directories if rel else [],
@@ -311,9 +317,9 @@ def _storage_paths(section):
     return None, None
 
 
-def _tls_key_files(text, base):
-    """The existing private key files named by the <ssl> sections of a
-    zeo.conf text (the certificate, when a section has no key)."""
+def _schemaless(text):
+    """The sections of a zeo.conf text, as ZConfig's schemaless parser
+    reads them (%define-d names substituted), or None when it cannot."""
     import io
     import ZConfig
     import ZConfig.cfgparser
@@ -331,6 +337,55 @@ def _tls_key_files(text, base):
         Parser(ZConfig.schemaless.Resource(io.StringIO(text), ''),
                context).parse(context.top)
     except ZConfig.ConfigurationError:
+        return None
+    return context.top
+
+
+# Keys of zeo.conf (ZEO, ZODB, ZConfig's loggers, RelStorage) whose value
+# is a file or directory.
+PATH_KEYS = ('path', 'blob-dir', 'pid-filename', 'certificate', 'key',
+             'authenticate', 'cache-local-dir', 'shared-blob-dir-path')
+
+
+def refuse_relative_paths(opt, option, text, workdir):
+    """In deployment mode runzeo runs in the run directory (zdaemon's
+    directory), where a relative path of zeo.conf would resolve; the
+    recipe would check and create it relative to wherever buildout runs.
+    Refused, naming the line."""
+    top = _schemaless(text)
+    if top is None:
+        return  # ZConfig says what is wrong
+    found = []
+
+    def walk(section):
+        for key, values in section.items():
+            if key.lower() not in PATH_KEYS:
+                continue
+            for value in values:
+                if value and value not in ('STDOUT', 'STDERR') and (
+                        not os.path.isabs(value)):
+                    found.append((key, value))
+        for sub in section.sections:
+            walk(sub)
+    walk(top)
+    for key, value in found:
+        where = ''
+        pattern = re.compile(r'\s*%s\s+%s\s*$' % (
+            re.escape(key), re.escape(value)), re.I)
+        for n, line in enumerate(zconf.lines(text), 1):
+            if pattern.match(line):
+                where = 'line %d %r: ' % (n, line.strip())
+                break
+        raise opt.error(option, '%s%s %s is a relative path: the server'
+                        ' runs in %s; give an absolute path' % (
+                            where, key, value, workdir))
+
+
+def _tls_key_files(text, base):
+    """The existing private key files named by the <ssl> sections of a
+    zeo.conf text (the certificate, when a section has no key)."""
+    top = _schemaless(text)
+    if top is None:
         return []
     found = []
 
@@ -343,7 +398,7 @@ def _tls_key_files(text, base):
                 if path and os.path.exists(path):
                     found.append(path)
             walk(sub)
-    walk(context.top)
+    walk(top)
     return found
 
 

@@ -41,6 +41,8 @@ class Part:
         self.buildout, self.opt = buildout, opt
         self.settings, self.layout, self.server = settings, layout, server
         self.working_set = working_set
+        # option: the part that writes the program it names (runzeo)
+        self.written_by = {}
 
     def render(self, option, function, *args, **kw):
         """Call a renderer; its OptionError becomes the option's error."""
@@ -127,8 +129,9 @@ def programs(part):
     for option, path, module in wanted:
         given = (part.settings.get(option)
                  if option not in ('backup', 'pack') else None)
-        if given and os.path.exists(given):
-            continue  # the user's own
+        if given and (os.path.exists(given)
+                      or option in part.written_by):
+            continue  # the user's own, or another part's
         if given and not given.startswith(part.layout.directory + os.sep):
             raise part.opt.error(option, '%s does not exist (a script outside'
                                  ' the buildout is used, never generated)'

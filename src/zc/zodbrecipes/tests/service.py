@@ -154,9 +154,10 @@ class Deployment:
     def path(self, *parts):
         return os.path.join(self.directory, *parts)
 
-    def buildout(self, parts_text, parts='app zeo'):
+    def buildout(self, parts_text, parts='app zeo', python=None):
         """Write buildout.cfg (the [buildout] section and the deployment
-        [app] part, plus parts_text) and run buildout as root; the
+        [app] part, plus parts_text) and run buildout as root (with python,
+        by default the interpreter every user can run); the
         CompletedProcess."""
         text = textwrap.dedent('''\
             [buildout]
@@ -177,7 +178,7 @@ class Deployment:
         env = dict(os.environ, HOME=self.directory,
                    PYTHONWARNINGS='ignore::UserWarning')
         return runas(None, [
-            self.interpreter.python, '-c',
+            python or self.interpreter.python, '-c',
             'import sys; from zc.buildout.buildout import main;'
             ' sys.argv[0] = "buildout"; main()',
             '-c', self.path('buildout.cfg')], cwd=self.directory, env=env)

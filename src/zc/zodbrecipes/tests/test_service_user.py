@@ -38,11 +38,10 @@ class Fixture:
         self.deployment = deployment
         self.port = service.free_port()
 
-    def build(self):
+    def parts(self, zeo_conf):
+        """The server part of the deployment, serving zeo_conf."""
         import textwrap
-        conf = textwrap.indent(
-            service.server_zeo_conf('app', self.port), '    ')
-        result = self.deployment.buildout(textwrap.dedent('''
+        return textwrap.dedent('''
             [zeo]
             recipe = zc.zodbrecipes:server
             deployment = app
@@ -51,7 +50,11 @@ class Fixture:
             systemd-directory = ${app:etc-directory}/../systemd
             supervisor-directory = ${app:etc-directory}/../supervisor
             zeo.conf =
-            ''') + conf)
+            ''') + textwrap.indent(zeo_conf, '    ')
+
+    def build(self):
+        result = self.deployment.buildout(self.parts(
+            service.server_zeo_conf('app', self.port)))
         if result.returncode:
             raise AssertionError('buildout failed:\n' + result.stdout)
         d = self.deployment.deploy
@@ -379,3 +382,301 @@ class ServiceUserTests(unittest.TestCase):
         process.send_signal(getattr(signal, 'SIG' + program['stopsignal']))
         self.assertIn(str(process.wait(60)),
                       program['exitcodes'].split(','))
+
+
+class BuildTimeAccessTests(unittest.TestCase):
+    """Built as root for the service user: what that user cannot run or
+    write, and a path runzeo would resolve elsewhere than the build does,
+    are errors of the build, naming the path, and the previous
+    installation is left as it was."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+        self.installed = self.snapshot()
+
+    def snapshot(self):
+        """The files the installation wrote, with their times."""
+        found = {}
+        for top in (os.path.join(self.f.deployment.deploy, 'etc'),
+                    self.f.deployment.path('parts')):
+            for d, dirs, names in os.walk(top):
+                for n in names:
+                    path = os.path.join(d, n)
+                    with open(path, 'rb') as f:
+                        found[path] = (os.stat(path).st_mtime_ns, f.read())
+        self.assertIn(self.f.rc, found)
+        return found
+
+    def fails(self, zeo_conf, python=None):
+        result = self.f.deployment.buildout(self.f.parts(zeo_conf),
+                                            python=python)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        self.assertEqual(self.snapshot(), self.installed)
+        errors = [line for line in result.stdout.splitlines()
+                  if line.startswith('Error:')]
+        self.assertEqual(len(errors), 1, result.stdout)
+        return errors[0]
+
+    def test_an_interpreter_the_user_cannot_execute(self):
+        import sys
+        from zc.zodbrecipes.server import access
+        account = access.Account(self.f.user)
+        # The interpreter this test runs under (below /root, 0700 on these
+        # machines): the first directory the user cannot search.
+        base = getattr(sys, '_base_executable', sys.executable)
+        closed = [p for p in access._walk(os.path.realpath(base))[:-1]
+                  if not account.allowed(os.stat(p), access.X)]
+        if not closed:
+            self.skipTest('every user can run %s' % base)
+        error = self.fails(service.server_zeo_conf('app', self.f.port),
+                           python=sys.executable)
+        self.assertIn('Error: [zeo] deployment: the user %s cannot execute '
+                      % self.f.user, error)
+        self.assertIn('%s is mode %04o, owner root' % (
+            closed[0], mode(closed[0])), error)
+
+    def test_a_data_directory_the_user_cannot_write(self):
+        closed = os.path.join(self.f.top, 'root-only')
+        os.mkdir(closed)
+        os.chmod(closed, 0o755)
+        self.addCleanup(os.rmdir, closed)
+        conf = service.server_zeo_conf('app', self.f.port).replace(
+            '${app:lib-directory}/zeo-Data.fs', closed + '/Data.fs')
+        self.assertIn(closed, conf)
+        error = self.fails(conf)
+        self.assertEqual(
+            error, 'Error: [zeo] zeo.conf: the user %s cannot write %s (%s'
+            ' is mode 0755, owner root, group root): the server and its jobs'
+            ' run as that user' % (self.f.user, closed, closed))
+        # The user's group may write: the same directory is accepted.
+        os.chown(closed, 0, self.f.account.gid)
+        os.chmod(closed, 0o770)
+        from zc.zodbrecipes.server import access
+        self.assertIsNone(access.blocking(
+            access.Account(self.f.user), closed, access.W | access.X))
+
+    def test_eggs_the_user_cannot_read(self):
+        from zc.zodbrecipes.server import access
+        account = access.Account(self.f.user)
+        closed = os.path.join(self.f.top, 'closed', 'some.egg')
+        os.makedirs(closed)
+        self.addCleanup(shutil.rmtree, os.path.dirname(closed))
+        os.chmod(os.path.dirname(closed), 0o700)
+        self.assertEqual(
+            access.blocking(account, closed, access.R | access.X),
+            '%s is mode 0700, owner root, group root'
+            % os.path.dirname(closed))
+        os.chmod(os.path.dirname(closed), 0o711)  # searchable, not listable
+        self.assertIsNone(access.blocking(account, closed, access.R))
+        os.chmod(closed, 0o700)
+        self.assertEqual(
+            access.blocking(account, closed, access.R),
+            '%s is mode 0700, owner root, group root' % closed)
+
+
+    def test_relative_paths_in_zeo_conf(self):
+        """runzeo runs in the run directory; buildout elsewhere."""
+        conf = service.server_zeo_conf('app', self.f.port)
+        for old, key, new in [
+                ('${app:lib-directory}/zeo-Data.fs', 'path', 'var/Data.fs'),
+                ('${app:lib-directory}/zeo-blobs', 'blob-dir', 'blobs'),
+                ('${app:log-directory}/zeo-events.log', 'path',
+                 './events.log')]:
+            self.assertIn(old, conf)
+            text = '%define REL var\n\n' + conf.replace(old, new)
+            line = [t.strip() for t in text.splitlines()].index(
+                '%s %s' % (key, new)) + 1
+            error = self.fails(text)
+            self.assertEqual(
+                error, 'Error: [zeo] zeo.conf: line %d %r: %s %s is a'
+                ' relative path: the server runs in %s; give an absolute'
+                ' path' % (line, '%s %s' % (key, new), key, new,
+                           self.f.run))
+        # A %define-d one too (the line as written).
+        error = self.fails(conf.replace(
+            '${app:lib-directory}/zeo-Data.fs', '$REL/Data.fs').replace(
+            '<zeo>', '%define REL var\n<zeo>'))
+        self.assertIn("path var/Data.fs is a relative path", error)
+
+
+class ManagerDiesDuringStartTests(unittest.TestCase):
+    """A second server part whose program waits, once spawned, until the
+    test has killed the daemon manager (SIGKILL, as the OOM killer would:
+    no clean-up of its own) after that manager told start runzeo's pid,
+    and then becomes runzeo: start must fail, say so, and leave no runzeo
+    that nothing supervises."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+
+    def test_start_fails_when_the_manager_dies(self):
+        import textwrap
+        f = self.f
+        pids = os.path.join(f.top, 'wrapper-pids')
+        os.mkdir(pids)
+        os.chown(pids, f.account.uid, f.account.gid)
+        self.addCleanup(shutil.rmtree, pids)
+        go = os.path.join(pids, 'go')
+        os.mkfifo(go, 0o600)
+        os.chown(go, f.account.uid, f.account.gid)
+        wrapper = os.path.join(f.top, 'wrapper')
+        with open(wrapper, 'w') as out:
+            out.write(textwrap.dedent('''\
+                #!/bin/sh
+                echo $$ > %(pids)s/runzeo.tmp
+                mv %(pids)s/runzeo.tmp %(pids)s/runzeo
+                echo $PPID > %(pids)s/manager.tmp
+                mv %(pids)s/manager.tmp %(pids)s/manager
+                read line < %(pids)s/go
+                exec %(runzeo)s "$@"
+                ''') % dict(pids=pids, runzeo=f.deployment.path(
+                    'parts', 'zeo', 'runzeo')))
+        os.chmod(wrapper, 0o755)
+        self.addCleanup(os.remove, wrapper)
+        port = service.free_port()
+        part = f.parts(service.server_zeo_conf('app', port, 'zeo2')).replace(
+            '[zeo]', '[zeo2]').replace(
+            'pack = 0 3 * * sun 0\n', 'runzeo = %s\n' % wrapper)
+        result = f.deployment.buildout(
+            f.parts(service.server_zeo_conf('app', f.port)) + part,
+            parts='app zeo zeo2')
+        # Afterwards: the deployment as the other tests know it.
+        self.addCleanup(f.build)
+        self.assertEqual(result.returncode, 0, result.stdout)
+
+        def written():
+            found = []
+            for name in ('runzeo', 'manager'):
+                try:
+                    with open(os.path.join(pids, name)) as p:
+                        found.append(int(p.read()))
+                except (OSError, ValueError):
+                    pass
+            return found
+        self.addCleanup(lambda: harness.terminate(written()))
+        rc = os.path.join(f.deployment.deploy, 'etc', 'init.d', 'app-zeo2')
+        start = subprocess.Popen([rc, 'start'], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(lambda: start.poll() is None and start.kill())
+        harness.wait_until(lambda: len(written()) == 2, 60,
+                           what='the program spawned')
+        runzeo, manager = written()
+
+        def waiting():
+            """The manager has reported runzeo's pid and waits (select)
+            for start to let it load zdaemon."""
+            with open('/proc/%d/wchan' % manager) as w:
+                return any(word in w.read() for word in ('poll', 'select'))
+        harness.wait_until(waiting, 30, what='the manager waiting')
+        os.kill(manager, signal.SIGKILL)
+        with open(go, 'w') as release:
+            release.write('go\n')  # the program becomes runzeo
+        out = start.communicate(timeout=300)[0]
+        self.assertEqual(start.returncode, 1, out)
+        self.assertIn('start failed, the daemon manager exited', out)
+        self.assertNotIn('serving on', out)
+        self.assertFalse(talk.alive(manager))
+        # start stopped the runzeo nothing supervised.
+        self.assertFalse(talk.alive(runzeo))
+        self.assertFalse(talk.probe(('127.0.0.1', port)))
+        status = runas(None, [rc, 'status'])
+        self.assertNotEqual(status.returncode, 0, status.stdout)
+
+    def test_start_fails_when_the_manager_cannot_load_its_configuration(
+            self):
+        """The manager loads zdaemon.conf once start has seen runzeo serve
+        (wait_supervised); as the service user it cannot read it here: it
+        stops its runzeo and exits, and start says why."""
+        f = self.f
+        conf = os.path.join(f.deployment.deploy, 'etc', 'app',
+                            'zeo-zdaemon.conf')
+        before = mode(conf)
+        os.chmod(conf, 0o600)  # root's alone
+        self.addCleanup(os.chmod, conf, before)
+        events = os.path.join(f.log, 'zeo-events.log')
+
+        def listening():
+            try:
+                with open(events) as e:
+                    return e.read().count('listening on')
+            except FileNotFoundError:  # the layer's first start
+                return 0
+        served = listening()
+        status = runas(None, [f.rc, 'start'])
+        self.assertEqual(status.returncode, 1, status.stdout)
+        self.assertIn('start failed, the daemon manager exited',
+                      status.stdout)
+        self.assertIn('daemon manager could not start', status.stdout)
+        self.assertIn('Permission denied', status.stdout)
+        self.assertNotIn('serving on', status.stdout)
+        # runzeo served (start then let the manager load zdaemon: within
+        # manager.GRACE seconds, else it loads on its own) ...
+        self.assertEqual(listening(), served + 1)
+        # ... and is stopped.
+        self.assertFalse(talk.query(f.socket))
+        self.assertFalse(talk.probe(('127.0.0.1', f.port)))
+        self.assertEqual(
+            subprocess.run(['pgrep', '-u', f.user, '-f', 'runzeo'],
+                           stdout=subprocess.PIPE).stdout, b'')
+
+
+class RunzeoOfAnotherPartTests(unittest.TestCase):
+    """3.1's way: runzeo comes from a zc.recipe.egg part and zeo.conf
+    %imports a package of that part's eggs."""
+
+    layer = ServiceUserLayer
+
+    def setUp(self):
+        self.f = ServiceUserLayer.fixture
+        self.addCleanup(self.f.deployment.close)
+
+    def test_zeo_conf_imports_from_the_runzeo_part(self):
+        import textwrap
+        f = self.f
+        # A database of its own: its records are compressed.
+        conf = service.server_zeo_conf('app', f.port, 'zlib')
+        self.addCleanup(shutil.rmtree, f.lib + '/zlib-blobs', True)
+        for suffix in ('', '.index', '.lock', '.tmp'):
+            self.addCleanup(
+                lambda p=f.lib + '/zlib-Data.fs' + suffix: os.path.exists(p)
+                and os.remove(p))
+        storage = conf[conf.index('<filestorage'):
+                       conf.index('</filestorage>') + len('</filestorage>')]
+        conf = '%import zc.zlibstorage\n' + conf.replace(
+            storage, '<zlibstorage>\n' + storage + '\n</zlibstorage>')
+        parts = textwrap.dedent('''
+            [zodb]
+            recipe = zc.recipe.egg:script
+            eggs =
+                ZEO
+                zc.zlibstorage
+            ''') + f.parts(conf).replace(
+            'pack = 0 3 * * sun 0\n',
+            'runzeo = ${buildout:bin-directory}/runzeo\n')
+        runzeo = f.deployment.path('bin', 'runzeo')
+        self.assertFalse(os.path.exists(runzeo))
+        result = f.deployment.buildout(parts, parts='app zodb zeo')
+        # Afterwards: the deployment as the other tests know it.
+        self.addCleanup(f.build)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertTrue(os.path.exists(runzeo))
+        # The server runs that runzeo, with that storage.
+        zdaemon_conf = os.path.join(f.deployment.deploy, 'etc', 'app',
+                                    'zeo-zdaemon.conf')
+        with open(zdaemon_conf) as z:
+            self.assertIn('program %s -C ' % runzeo, z.read())
+        status = runas(None, [f.rc, 'start'])
+        self.assertEqual(status.returncode, 0, status.stdout)
+        self.addCleanup(lambda: runas(None, [f.rc, 'stop']))
+        harness.commit(('127.0.0.1', f.port), 'zlib', 1)
+        found = talk.query(f.socket)
+        with open('/proc/%s/cmdline' % found['application'], 'rb') as c:
+            self.assertIn(runzeo.encode(), c.read())
+        status = runas(None, [f.rc, 'stop'])
+        self.assertEqual(status.returncode, 0, status.stdout)
