@@ -96,6 +96,28 @@ def _tree(source, target, previous, link_all=False):
     return tuple(counts)
 
 
+def _put(path, here, old, st, compare=True):
+    """Hard-link here to old, the previous snapshot's copy, when it is the
+    same file (compare: size and modification time; ZODB blob files never
+    change) and a link can be made; else copy path.  True when linked."""
+    if old is not None and compare:
+        try:
+            if not _same(os.lstat(old), st):
+                old = None
+        except OSError:
+            old = None
+    if old is not None:
+        try:
+            os.link(old, here, follow_symlinks=False)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM,
+                               errno.ENOENT):
+                raise
+    shutil.copy2(path, here, follow_symlinks=False)
+    return False
+
+
 def _directory(source, target, previous, link_all, st, mask, counts, top):
     mode = stat.S_IMODE(st.st_mode)
     os.mkdir(target, mode)
@@ -118,24 +140,11 @@ def _directory(source, target, previous, link_all, st, mask, counts, top):
                            counts, False)
             continue
         fst = entry.stat(follow_symlinks=False)
-        if old is not None and not link_all:
-            try:
-                if not _same(os.lstat(old), fst):
-                    old = None
-            except OSError:
-                old = None
-        if old is not None:
-            try:
-                os.link(old, here, follow_symlinks=False)
-                counts[0] += 1
-                continue
-            except OSError as e:
-                if e.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM,
-                                   errno.ENOENT):
-                    raise
-        shutil.copy2(entry.path, here, follow_symlinks=False)
-        counts[1] += 1
-        counts[2] += fst.st_size
+        if _put(entry.path, here, old, fst, compare=not link_all):
+            counts[0] += 1
+        else:
+            counts[1] += 1
+            counts[2] += fst.st_size
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
@@ -197,23 +206,11 @@ def _flat(source, target, previous):
             if previous is not None:
                 old = os.path.join(previous,
                                    name if flat else os.path.join(*relative))
-                try:
-                    if not _same(os.lstat(old), st):
-                        old = None
-                except OSError:
-                    old = None
-            if old is not None:
-                try:
-                    os.link(old, here, follow_symlinks=False)
-                    linked += 1
-                    continue
-                except OSError as e:
-                    if e.errno not in (errno.EXDEV, errno.EMLINK,
-                                       errno.EPERM, errno.ENOENT):
-                        raise
-            shutil.copy2(entry.path, here, follow_symlinks=False)
-            copied += 1
-            size += st.st_size
+            if _put(entry.path, here, old, st):
+                linked += 1
+            else:
+                copied += 1
+                size += st.st_size
     with open(os.path.join(target, FLAT), 'w') as f:
         f.write(FLAT_TEXT)
     return linked, copied, size

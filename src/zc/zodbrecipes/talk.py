@@ -161,15 +161,7 @@ def _tls_ask(sock, timeout, cert):
     """_ask inside TLS, presenting cert ([certificate, key]); None when
     the certificate cannot be loaded (a key with a password) or the server
     refuses it (with TLS 1.3, at the first read)."""
-    import socket
-    import ssl
-    sock = socket.socket(fileno=sock.detach())
-    sock.settimeout(timeout)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    # Whose server it is, /proc says (the ownership check); the
-    # certificate only has to get us in.
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    sock, context = _tls_client(sock, timeout)
     try:
         context.load_cert_chain(cert[0], cert[1] or None, password=b'')
         with context.wrap_socket(sock) as tls:
@@ -185,7 +177,10 @@ def _tls_ask(sock, timeout, cert):
         sock.close()
 
 
-def _tls_answers(sock, timeout):
+def _tls_client(sock, timeout):
+    """(a socket module socket of the raw _socket, a TLS client context
+    that does not verify the server): whose server it is, /proc says (the
+    ownership check); a certificate only has to get us in."""
     import socket
     import ssl
     sock = socket.socket(fileno=sock.detach())
@@ -193,6 +188,12 @@ def _tls_answers(sock, timeout):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    return sock, context
+
+
+def _tls_answers(sock, timeout):
+    import ssl
+    sock, context = _tls_client(sock, timeout)
     try:
         tls = context.wrap_socket(sock, do_handshake_on_connect=False)
         tls.do_handshake()

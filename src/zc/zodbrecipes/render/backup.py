@@ -61,6 +61,21 @@ def _path(value, what):
     return quoting.sh_quoted(quoting.abspath(value, what))
 
 
+def backups_lock(doing):
+    """Shell lines taking the backup directory's lock ($backups/.lock) or
+    exiting LOCKED: one backup or restore of a server at a time.  doing:
+    "backup" or "restore", for the message."""
+    other = ('another backup or a restore' if doing == 'backup'
+             else 'a backup or another restore')
+    return (
+        'mkdir -p "$backups"\n'
+        'exec 9>"$backups/.lock"\n'
+        'if ! %s -n 9; then\n'
+        '    echo "$0: %s of this server is running" >&2\n'
+        '    exit %d\n'
+        'fi\n' % (commandline.FLOCK, other, LOCKED))
+
+
 def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
                   quick=False, verify=True, lock_dir=None):
     """A /bin/sh script backing up each storage: ``bin/NAME-backup [-F]``.
@@ -93,6 +108,7 @@ def backup_script(name, repozo, tool, storages, backups, keep=7, gzip=True,
         verify='' if verify else '# ',
         locked=LOCKED,
         flock=commandline.FLOCK,
+        backups_lock=backups_lock('backup'),
         calls=_calls('backup', [
             triple + ((commandline.lock_path(lock_dir, name, triple[0],
                                              packable=False)
@@ -137,13 +153,7 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
 
-mkdir -p "$backups"
-exec 9>"$backups/.lock"
-if ! %(flock)s -n 9; then
-    echo "$0: another backup or a restore of this server is running" >&2
-    exit %(locked)d
-fi
-
+%(backups_lock)s
 # Remove the files older than the $keep newest full backups in repository $1.
 # File names start with their UTC time, so they sort by age.
 prune_repository() {
@@ -239,6 +249,7 @@ def restore_script(name, repozo, tool, storages, backups, zdaemon=None,
                                      else '')),
         locked=LOCKED,
         flock=commandline.FLOCK,
+        restore_lock=backups_lock('restore'),
         checks=_calls('check', checked),
         calls=_calls('restore', checked),
     )
@@ -288,13 +299,7 @@ if [ -z "$drill" ] && ! "$tool" guard %(guard)s; then
     exit 1
 fi
 
-mkdir -p "$backups"
-exec 9>"$backups/.lock"
-if ! %(flock)s -n 9; then
-    echo "$0: a backup or another restore of this server is running" >&2
-    exit %(locked)d
-fi
-
+%(restore_lock)s
 # check STORAGE DATA.FS BLOB-DIRECTORY: is there a backup to restore?
 check() {
     if "$tool" stamp "$backups/$1/filestorage" ${date:+"$date"} >/dev/null &&

@@ -24,6 +24,7 @@ pg_dump is the DSN without it.  Dumps are written with ``umask 077``.
 """
 from zc.zodbrecipes.options import OptionError
 from zc.zodbrecipes.relconf import dsn_quote
+from zc.zodbrecipes.render import backup
 from zc.zodbrecipes.render import commandline
 from zc.zodbrecipes.render import quoting
 
@@ -92,6 +93,7 @@ def backup_script(name, pg_dump, tool, storage, blob_dir, backups, params,
         keep=quoting.whole_number(keep, 'keep', 1),
         locked=commandline.LOCKED,
         flock=commandline.FLOCK,
+        backups_lock=backup.backups_lock('backup'),
     )
 
 
@@ -131,13 +133,7 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
 
-mkdir -p "$backups"
-exec 9>"$backups/.lock"
-if ! %(flock)s -n 9; then
-    echo "$0: another backup or a restore of this server is running" >&2
-    exit %(locked)d
-fi
-
+%(backups_lock)s
 dumps=$backups/$storage/pgdump
 mkdir -p "$dumps"
 if [ -n "$lock" ]; then
